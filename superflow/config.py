@@ -1,0 +1,383 @@
+"""Typed run configuration, loaded from YAML with every key checked.
+
+One :class:`Config` drives every method: ``method`` picks the defaults of the algorithm switches
+(Flow-GRPO, Flow-SPO, SuperFlow) and any switch can be overridden for ablations. A key the
+dataclasses do not define is an error naming the key, the file and the closest valid key, because a
+typo that silently falls back to a default wastes a GPU-day.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from superflow.models.sd3 import SD3_LORA_TARGETS
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message names the key and the source."""
+
+
+def _help(text: str, default=dataclasses.MISSING, factory=dataclasses.MISSING):
+    kwargs: dict[str, Any] = {"metadata": {"help": text}}
+    if factory is not dataclasses.MISSING:
+        kwargs["default_factory"] = factory
+    else:
+        kwargs["default"] = default
+    return field(**kwargs)
+
+
+@dataclass
+class ModelConfig:
+    kind: str = _help("Model adapter: 'sd3' (diffusers SD3/SD3.5 with a LoRA).", "sd3")
+    path: str | None = _help(
+        "Local folder of the diffusers pipeline, or a Hugging Face repo id looked up in the local "
+        "cache only. Falls back to $SUPERFLOW_SD3_PATH.",
+        None,
+    )
+    resolution: int = _help("Image side in pixels.", 512)
+    lora_rank: int = _help("LoRA rank r (Flow-GRPO: 32).", 32)
+    lora_alpha: int = _help("LoRA alpha (Flow-GRPO: 64).", 64)
+    lora_targets: list[str] = _help(
+        "Module name suffixes that get a LoRA (Flow-GRPO: every attention projection).",
+        factory=lambda: list(SD3_LORA_TARGETS),
+    )
+    max_sequence_length: int = _help("T5 token length of the prompt encoding (Flow-GRPO: 128).", 128)
+    dtype: str = _help("Weights dtype of the frozen parts: float32, bfloat16 or float16.", "float32")
+    device: str = _help("'auto' (cuda if available), 'cpu' or 'cuda[:N]'.", "auto")
+
+
+@dataclass
+class DataConfig:
+    train_prompts: str | None = _help("Training prompts: .txt (one per line) or .jsonl with a 'prompt' field.", None)
+    test_prompts: str | None = _help("Held-out prompts for evaluation, same formats.", None)
+
+
+@dataclass
+class SampleConfig:
+    num_steps: int = _help("Denoising steps while training (Flow-GRPO: 10).", 10)
+    eval_num_steps: int = _help("Denoising steps for evaluation (Flow-GRPO: 40).", 40)
+    guidance_scale: float = _help("Classifier-free guidance scale, used in training too (4.5).", 4.5)
+    noise_level: float = _help("SDE noise level a in std_dev = a sqrt(s / (1 - s)) (0.7).", 0.7)
+    sde_last_step: bool = _help("Inject noise in the last step to sigma 0, as the reference does.", True)
+    prompts_per_epoch: int = _help("Distinct prompts (groups) sampled per epoch (Flow-GRPO: 48).", 48)
+    group_size: int = _help("Images per prompt for fixed-size methods (Flow-GRPO: 24).", 24)
+    batch_size: int = _help("Images per sampling forward pass (memory knob; no effect on results).", 8)
+
+
+@dataclass
+class TrainConfig:
+    lr: float = _help("AdamW learning rate (3e-4).", 3e-4)
+    weight_decay: float = _help("AdamW weight decay (1e-4).", 1e-4)
+    adam_beta1: float = _help("AdamW beta1.", 0.9)
+    adam_beta2: float = _help("AdamW beta2.", 0.999)
+    adam_eps: float = _help("AdamW epsilon.", 1e-8)
+    max_grad_norm: float = _help("Gradient clipping norm (1.0).", 1.0)
+    clip_range: float = _help("PPO ratio clip range (1e-4).", 1e-4)
+    adv_clip: float = _help("Advantages are clamped to [-adv_clip, adv_clip] (5).", 5.0)
+    beta: float = _help("KL weight against the adapter-off model (0.04 GenEval/OCR, 0.01 PickScore).", 0.04)
+    timestep_fraction: float = _help("Train the first int(T * fraction) steps of each trajectory (0.99).", 0.99)
+    updates_per_epoch: int = _help("Optimiser steps per inner epoch; samples split evenly (2).", 2)
+    inner_epochs: int = _help("Passes over each epoch's samples (1).", 1)
+    micro_batch_size: int = _help("Samples per forward/backward (memory knob; gradients accumulate).", 8)
+    ema: bool = _help("Keep an EMA of the trainable weights for evaluation and checkpoints.", True)
+    ema_decay: float = _help("EMA decay cap; decay = min((1 + n) / (10 + n), cap).", 0.9)
+    ema_every: int = _help("Update the EMA every this many optimiser steps (8).", 8)
+
+
+@dataclass
+class AlgorithmConfig:
+    """SuperFlow's switches. ``None`` means: the method's default (see METHOD_DEFAULTS)."""
+
+    baseline: str | None = _help("'group' (Flow-GRPO group mean/std) or 'tracker' (SPO: r - p_c, batch-normalised).", None)
+    global_std: bool | None = _help("With the group baseline, divide by the batch std instead of the group's.", None)
+    prompt_draw: str | None = _help("'uniform' (seeded permutation) or 'prioritized' (probability ~ u_c + eps).", None)
+    group_sizes: str | None = _help("'fixed', 'neyman' (size ~ reward std, exact budget) or 'bins' (size M_max - b + 1).", None)
+    step_advantage: str | None = _help("'trajectory', 'noise_weighted', 'paper', 'tweedie_td' or 'mixed'.", None)
+    skip_tied_groups: bool | None = _help("Do not train on groups whose rewards all tie (no signal with a group baseline).", None)
+    tracker: str = _help("'auto' (Beta for rewards in [0, 1], else Gaussian), 'beta' or 'gaussian'.", "auto")
+    rho: float = _help("Tracker forgetting factor in (0, 1].", 0.9)
+    rho_half_life: float | None = _help("If set, drift-adaptive rho = 2^(-D / half_life) (SPO).", None)
+    budget: int | None = _help("Images per epoch; default prompts_per_epoch * group_size.", None)
+    m_min: int = _help("Smallest group size (>= 2).", 2)
+    m_max: int = _help("Largest group size (bins: M_max).", 24)
+    num_bins: int = _help("Uncertainty bins of the 'bins' allocation (K).", 4)
+    eps: float = _help("Uncertainty floor in allocation and prioritised draws.", 1e-3)
+    eta: float | None = _help("Scale of the 'paper' step weights; None = weights average 1.", None)
+    mixed_lambda: float = _help("Weight of the TD term in the 'mixed' estimator.", 0.5)
+
+
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "flowgrpo": dict(
+        baseline="group", global_std=False, prompt_draw="uniform", group_sizes="fixed",
+        step_advantage="trajectory", skip_tied_groups=True,
+    ),
+    "flowspo": dict(
+        baseline="tracker", global_std=False, prompt_draw="prioritized", group_sizes="fixed",
+        step_advantage="trajectory", skip_tied_groups=False,
+    ),
+    "superflow": dict(
+        baseline="tracker", global_std=False, prompt_draw="prioritized", group_sizes="bins",
+        step_advantage="paper", skip_tied_groups=False,
+    ),
+}
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "algorithm.baseline": ("group", "tracker"),
+    "algorithm.prompt_draw": ("uniform", "prioritized"),
+    "algorithm.group_sizes": ("fixed", "neyman", "bins"),
+    "algorithm.step_advantage": ("trajectory", "noise_weighted", "paper", "tweedie_td", "mixed"),
+    "algorithm.tracker": ("auto", "beta", "gaussian"),
+    "model.kind": ("sd3",),
+    "model.dtype": ("float32", "bfloat16", "float16"),
+}
+
+
+@dataclass
+class RewardConfig:
+    name: str = _help("Registered reward name, or 'path/to/file.py:function' / 'package.module:function'.", "jpeg_compressibility")
+    kwargs: dict[str, Any] = _help("Keyword arguments passed to the reward factory.", factory=dict)
+
+
+@dataclass
+class Config:
+    method: str = _help("'flowgrpo', 'flowspo' or 'superflow': the defaults of the algorithm switches.", "flowgrpo")
+    seed: int = _help("Seed of every random stream of the run.", 0)
+    num_epochs: int = _help("Training epochs (one epoch = sample, score, update).", 100)
+    output_dir: str = _help("Run folder: metrics.jsonl, checkpoints/, lora/, config.yaml.", "runs/default")
+    save_every: int = _help("Checkpoint every N epochs (and at the end).", 10)
+    eval_every: int = _help("Evaluate on held-out prompts every N epochs (0: never).", 0)
+    eval_num_prompts: int = _help("Held-out prompts per evaluation (0: all).", 0)
+    eval_seed: int = _help("Seed of the evaluation noise (fixed across evaluations).", 12345)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def num_train_steps(self) -> int:
+        return int(self.sample.num_steps * self.train.timestep_fraction)
+
+    @property
+    def budget(self) -> int:
+        return self.algorithm.budget or self.sample.prompts_per_epoch * self.sample.group_size
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------
+
+PRESET_PREFIX = "preset:"
+
+
+def preset_names() -> list[str]:
+    folder = resources.files("superflow") / "presets"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(source: str | Path) -> tuple[dict[str, Any], str]:
+    source = str(source)
+    if source.startswith(PRESET_PREFIX):
+        name = source[len(PRESET_PREFIX):]
+        path = resources.files("superflow") / "presets" / f"{name}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(preset_names())}")
+        text, label = path.read_text(), f"preset {name}"
+    else:
+        p = Path(source)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        text, label = p.read_text(), str(p)
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{label}: invalid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{label}: the top level must be a mapping, got {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is not None:
+        parent, _ = _read_yaml(base if str(base).startswith(PRESET_PREFIX) or "/" in str(base) or str(base).endswith(".yaml") else PRESET_PREFIX + str(base))
+        data = _deep_merge(parent, data)
+    return data, label
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _is_dataclass_type(tp) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _coerce(value: Any, tp, key: str, label: str):
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key, label)
+            except ConfigError as err:
+                errors.append(err)
+        raise errors[0]
+    if tp is Any:
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{label}: key '{key}' must be a list, got {value!r}")
+        (item,) = typing.get_args(tp)
+        return [_coerce(v, item, f"{key}[{i}]", label) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{label}: key '{key}' must be a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{label}: key '{key}' must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{label}: key '{key}' must be an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{label}: key '{key}' must be a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{label}: key '{key}' must be a string, got {value!r}")
+    raise ConfigError(f"{label}: key '{key}' has unsupported type {tp}")  # pragma: no cover
+
+
+def _build(cls, data: dict[str, Any], prefix: str, label: str):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if key not in names:
+            close = difflib.get_close_matches(key, sorted(names), n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            raise ConfigError(
+                f"{label}: unknown config key '{full}'{hint}; valid keys here: {', '.join(sorted(names))}"
+            )
+        tp = hints[key]
+        if _is_dataclass_type(tp):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{label}: key '{full}' must be a mapping of {tp.__name__} fields, got {value!r}")
+            kwargs[key] = _build(tp, value, f"{full}.", label)
+        else:
+            kwargs[key] = _coerce(value, tp, full, label)
+    return cls(**kwargs)
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like key.sub=value")
+    key, raw = item.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(raw)
+
+
+def load_config(source: str | Path | dict | None = None, overrides: list[str] | None = None) -> Config:
+    """Load a config from a YAML path, ``preset:NAME`` or a dict, then apply ``key.sub=value`` overrides.
+
+    Raises :class:`ConfigError` naming the key and the source for unknown keys, wrong types and
+    invalid choices.
+    """
+    if source is None:
+        data, label = {}, "defaults"
+    elif isinstance(source, dict):
+        data, label = dict(source), "config dict"
+        base = data.pop("base", None)
+        if base is not None:
+            parent, _ = _read_yaml(base if ("/" in str(base) or str(base).endswith(".yaml")) else PRESET_PREFIX + str(base))
+            data = _deep_merge(parent, data)
+    else:
+        data, label = _read_yaml(source)
+    for item in overrides or []:
+        path, value = _parse_override(item)
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: '{part}' is not a section")
+        node[path[-1]] = value
+        label = f"{label} + overrides"
+    cfg = _build(Config, data, "", label)
+    return resolve(cfg, label)
+
+
+def resolve(cfg: Config, label: str = "config") -> Config:
+    """Fill method defaults into unset switches and validate choices and ranges."""
+    if cfg.method not in METHOD_DEFAULTS:
+        raise ConfigError(f"{label}: unknown method {cfg.method!r}; choose one of {', '.join(METHOD_DEFAULTS)}")
+    for key, value in METHOD_DEFAULTS[cfg.method].items():
+        if getattr(cfg.algorithm, key) is None:
+            setattr(cfg.algorithm, key, value)
+    for dotted, allowed in CHOICES.items():
+        section, key = dotted.split(".")
+        value = getattr(getattr(cfg, section), key)
+        if value not in allowed:
+            raise ConfigError(f"{label}: key '{dotted}' is {value!r}; choose one of {', '.join(allowed)}")
+    checks = [
+        ("sample.noise_level", cfg.sample.noise_level > 0, "must be > 0 for training (the SDE needs noise)"),
+        ("sample.num_steps", cfg.sample.num_steps >= 1, "must be >= 1"),
+        ("train.timestep_fraction", 0 < cfg.train.timestep_fraction <= 1, "must be in (0, 1]"),
+        ("train.timestep_fraction", cfg.num_train_steps >= 1, "trains no step with this sample.num_steps"),
+        ("algorithm.rho", 0 < cfg.algorithm.rho <= 1, "must be in (0, 1]"),
+        ("algorithm.m_min", cfg.algorithm.m_min >= 2, "must be >= 2 (a group of one has no variance)"),
+        ("algorithm.m_max", cfg.algorithm.m_max >= cfg.algorithm.m_min, "must be >= algorithm.m_min"),
+        ("sample.group_size", cfg.sample.group_size >= 2, "must be >= 2"),
+        ("sample.prompts_per_epoch", cfg.sample.prompts_per_epoch >= 1, "must be >= 1"),
+        ("train.updates_per_epoch", cfg.train.updates_per_epoch >= 1, "must be >= 1"),
+        ("save_every", cfg.save_every >= 1, "must be >= 1"),
+    ]
+    for key, ok, why in checks:
+        if not ok:
+            raise ConfigError(f"{label}: key '{key}' {why}")
+    return cfg
+
+
+def dump_config(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+
+
+def describe(cls=Config, prefix: str = "") -> list[tuple[str, str, Any]]:
+    """(key, help, default) for every leaf field: the CLI's ``superflow config-help``."""
+    rows = []
+    for f in dataclasses.fields(cls):
+        tp = typing.get_type_hints(cls)[f.name]
+        if _is_dataclass_type(tp):
+            rows.extend(describe(tp, f"{prefix}{f.name}."))
+        else:
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            rows.append((f"{prefix}{f.name}", f.metadata.get("help", ""), default))
+    return rows

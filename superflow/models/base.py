@@ -1,0 +1,115 @@
+"""The interface every model behind the trainer implements.
+
+The trainer, the sampler and the evaluation only talk to a :class:`FlowPolicy`, so SD3 (diffusers
+with a LoRA) and the in-house CPU model share one training code path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import torch
+
+
+@dataclass
+class Conditioning:
+    """Encoded prompts: named tensors that all share the batch dimension first."""
+
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return next(iter(self.tensors.values())).shape[0]
+
+    def index(self, idx: torch.Tensor | Sequence[int] | slice) -> "Conditioning":
+        if not isinstance(idx, slice):
+            idx = torch.as_tensor(idx, dtype=torch.long)
+        return Conditioning({k: v[idx] for k, v in self.tensors.items()})
+
+    def to(self, device: torch.device | str) -> "Conditioning":
+        return Conditioning({k: v.to(device) for k, v in self.tensors.items()})
+
+    @staticmethod
+    def cat(parts: Sequence["Conditioning"]) -> "Conditioning":
+        keys = parts[0].tensors.keys()
+        return Conditioning({k: torch.cat([p.tensors[k] for p in parts]) for k in keys})
+
+
+class FlowPolicy(ABC):
+    """A rectified-flow text-to-image model whose velocity field RL fine-tunes.
+
+    Implementations predict the velocity ``v = eps - x0`` of SD3's convention; the trainable part
+    (a LoRA for SD3) can be switched off to give the KL reference.
+    """
+
+    num_train_timesteps: int = 1000
+
+    @property
+    @abstractmethod
+    def device(self) -> torch.device: ...
+
+    @abstractmethod
+    def encode_prompts(self, prompts: Sequence[str]) -> Conditioning:
+        """Encode prompts; the unconditional branch for guidance is the policy's own business."""
+
+    @abstractmethod
+    def velocity(
+        self,
+        x: torch.Tensor,
+        sigma: torch.Tensor,
+        cond: Conditioning,
+        guidance_scale: float,
+        *,
+        detach_uncond: bool = False,
+    ) -> torch.Tensor:
+        """Guided velocity at state ``x`` and per-sample noise level ``sigma`` ([B]).
+
+        ``detach_uncond`` stops gradients through the unconditional branch, as Flow-GRPO does
+        when it trains with guidance.
+        """
+
+    @abstractmethod
+    def sigma_schedule(self, num_steps: int) -> torch.Tensor:
+        """Sampling sigmas, length ``num_steps + 1``, from 1 down to 0."""
+
+    @abstractmethod
+    def latent_shape(self) -> tuple[int, ...]:
+        """Shape of one sample's latent (without the batch dimension)."""
+
+    @abstractmethod
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents to images: float tensor [B, 3, H, W] in [0, 1]."""
+
+    @abstractmethod
+    def trainable_parameters(self) -> list[torch.nn.Parameter]: ...
+
+    @abstractmethod
+    def adapter_disabled(self) -> contextlib.AbstractContextManager:
+        """Context in which the policy is the frozen reference model (the KL anchor)."""
+
+    @abstractmethod
+    def save_pretrained(self, path: str | Path) -> None:
+        """Save the trained part in the format its ecosystem loads (a diffusers LoRA for SD3)."""
+
+    def initial_noise(self, generators: Sequence[torch.Generator]) -> torch.Tensor:
+        """One Gaussian latent per generator, drawn as diffusers draws a list of generators.
+
+        Drawing each sample from its own generator makes a sample independent of how the batch
+        was split, which keeps runs identical across batch sizes and process counts.
+        """
+        shape = (1, *self.latent_shape())
+        noise = [torch.randn(shape, generator=g, device=g.device, dtype=torch.float32) for g in generators]
+        return torch.cat(noise).to(self.device)
+
+    def train(self, mode: bool = True) -> None:
+        for module in self.modules():
+            module.train(mode)
+
+    def eval(self) -> None:
+        self.train(False)
+
+    def modules(self) -> Iterator[torch.nn.Module]:
+        return iter(())

@@ -1,0 +1,189 @@
+"""Stable Diffusion 3 as a :class:`FlowPolicy`: diffusers' pipeline plus a peft LoRA.
+
+Only the LoRA on the transformer's attention projections trains (Flow-GRPO's setting); the text
+encoders and the VAE are frozen. The LoRA is saved in diffusers' own format so that
+``StableDiffusion3Pipeline.load_lora_weights`` reproduces the trained model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from superflow.models.base import Conditioning, FlowPolicy
+from superflow.models.weights import SD3_WEIGHTS, resolve_weights
+
+#: Flow-GRPO's LoRA targets: every attention projection of the joint (MM-DiT) blocks.
+SD3_LORA_TARGETS = (
+    "attn.add_k_proj",
+    "attn.add_q_proj",
+    "attn.add_v_proj",
+    "attn.to_add_out",
+    "attn.to_k",
+    "attn.to_out.0",
+    "attn.to_q",
+    "attn.to_v",
+)
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    try:
+        return _DTYPES[name]
+    except KeyError:
+        raise ValueError(f"unknown dtype {name!r}; choose one of {sorted(_DTYPES)}") from None
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class SD3Policy(FlowPolicy):
+    """SD3 / SD3.5 with a trainable LoRA.
+
+    ``pipeline`` may be passed directly (tests, notebooks); otherwise it is loaded from ``path``
+    without any network access.
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        *,
+        pipeline=None,
+        resolution: int = 512,
+        lora_rank: int = 32,
+        lora_alpha: int = 64,
+        lora_targets: Sequence[str] = SD3_LORA_TARGETS,
+        lora_init_seed: int = 0,
+        max_sequence_length: int = 128,
+        dtype: str = "float32",
+        device: str = "auto",
+    ):
+        from diffusers import StableDiffusion3Pipeline
+        from peft import LoraConfig
+
+        self._device = pick_device(device)
+        self.dtype = torch_dtype(dtype)
+        if pipeline is None:
+            folder = resolve_weights(SD3_WEIGHTS, path)
+            pipeline = StableDiffusion3Pipeline.from_pretrained(folder, torch_dtype=self.dtype, local_files_only=True)
+        self.pipeline = pipeline
+        pipeline.set_progress_bar_config(disable=True)
+        for part in ("vae", "text_encoder", "text_encoder_2", "text_encoder_3", "transformer"):
+            module = getattr(pipeline, part, None)
+            if module is not None:
+                module.requires_grad_(False)
+                module.to(self._device, dtype=torch.float32 if part == "vae" else self.dtype)
+        self.transformer = pipeline.transformer
+        self.resolution = resolution
+        self.max_sequence_length = max_sequence_length
+        self.lora_config = LoraConfig(
+            r=lora_rank,
+            lora_alpha=lora_alpha,
+            init_lora_weights="gaussian",
+            target_modules=list(lora_targets),
+        )
+        # peft draws the LoRA A matrices from the global RNG: seed it so the initial adapter is a
+        # function of the run's seed, without disturbing the caller's RNG stream.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(lora_init_seed)
+            self.transformer.add_adapter(self.lora_config)
+        self._lora_params = [p for n, p in self.transformer.named_parameters() if "lora_" in n]
+        for p in self._lora_params:
+            p.data = p.data.float()
+            p.requires_grad_(True)
+        self._negative = self._encode([""])
+
+    # -- FlowPolicy -----------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    def modules(self):
+        return iter([self.transformer])
+
+    def _encode(self, prompts: Sequence[str]) -> Conditioning:
+        with torch.no_grad():
+            embeds, _, pooled, _ = self.pipeline.encode_prompt(
+                prompt=list(prompts),
+                prompt_2=None,
+                prompt_3=None,
+                device=self._device,
+                do_classifier_free_guidance=False,
+                max_sequence_length=self.max_sequence_length,
+            )
+        return Conditioning({"embeds": embeds.to(self.dtype), "pooled": pooled.to(self.dtype)})
+
+    def encode_prompts(self, prompts: Sequence[str]) -> Conditioning:
+        return self._encode(prompts)
+
+    def velocity(self, x, sigma, cond, guidance_scale, *, detach_uncond=False):
+        batch = x.shape[0]
+        timestep = (sigma * self.num_train_timesteps).to(self._device)
+        embeds, pooled = cond.tensors["embeds"], cond.tensors["pooled"]
+        if guidance_scale > 1.0:
+            neg = self._negative.tensors
+            embeds = torch.cat([neg["embeds"].expand(batch, -1, -1), embeds])
+            pooled = torch.cat([neg["pooled"].expand(batch, -1), pooled])
+            x_in, t_in = torch.cat([x, x]), torch.cat([timestep, timestep])
+        else:
+            x_in, t_in = x, timestep
+        out = self.transformer(
+            hidden_states=x_in.to(self.dtype),
+            timestep=t_in,
+            encoder_hidden_states=embeds,
+            pooled_projections=pooled,
+            return_dict=False,
+        )[0].float()
+        if guidance_scale <= 1.0:
+            return out
+        uncond, text = out.chunk(2)
+        if detach_uncond:
+            uncond = uncond.detach()
+        return uncond + guidance_scale * (text - uncond)
+
+    def sigma_schedule(self, num_steps: int) -> torch.Tensor:
+        # The checkpoint's own scheduler decides shift and dynamic shifting, so ask it.
+        scheduler = self.pipeline.scheduler
+        scheduler.set_timesteps(num_steps, device="cpu")
+        return scheduler.sigmas.clone().float()
+
+    def latent_shape(self) -> tuple[int, ...]:
+        size = self.resolution // self.pipeline.vae_scale_factor
+        return (self.transformer.config.in_channels, size, size)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        vae = self.pipeline.vae
+        latents = latents.float() / vae.config.scaling_factor + vae.config.shift_factor
+        with torch.no_grad():
+            image = vae.decode(latents.to(vae.dtype), return_dict=False)[0]
+        return (image.float() / 2 + 0.5).clamp(0, 1)
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return self._lora_params
+
+    @contextlib.contextmanager
+    def adapter_disabled(self):
+        self.transformer.disable_adapters()
+        try:
+            yield
+        finally:
+            self.transformer.enable_adapters()
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """Write the LoRA as diffusers' ``pytorch_lora_weights.safetensors`` with its config."""
+        from diffusers import StableDiffusion3Pipeline
+        from peft.utils import get_peft_model_state_dict
+
+        state = get_peft_model_state_dict(self.transformer)
+        StableDiffusion3Pipeline.save_lora_weights(
+            str(path),
+            transformer_lora_layers={k: v.detach().cpu().contiguous() for k, v in state.items()},
+            transformer_lora_adapter_metadata=self.transformer.peft_config["default"].to_dict(),
+        )
