@@ -108,7 +108,11 @@ class AlgorithmConfig:
     rho_half_life: float | None = _help("If set, drift-adaptive rho = 2^(-D / half_life) (SPO).", None)
     budget: int | None = _help("Images per epoch; default prompts_per_epoch * group_size.", None)
     m_min: int = _help("Smallest group size (>= 2).", 2)
-    m_max: int = _help("Largest group size (bins: M_max).", 24)
+    m_max: int | None = _help(
+        "Largest group size. None: sample.group_size for 'bins' (M_max), 2 x group_size for 'neyman' "
+        "(so the budget of group_size per prompt leaves room to move).",
+        None,
+    )
     num_bins: int = _help("Uncertainty bins of the 'bins' allocation (K).", 4)
     eps: float = _help("Uncertainty floor in allocation and prioritised draws.", 1e-3)
     eta: float | None = _help("Scale of the 'paper' step weights; None = weights average 1.", None)
@@ -342,6 +346,9 @@ def resolve(cfg: Config, label: str = "config") -> Config:
     for key, value in METHOD_DEFAULTS[cfg.method].items():
         if getattr(cfg.algorithm, key) is None:
             setattr(cfg.algorithm, key, value)
+    if cfg.algorithm.m_max is None:
+        factor = 2 if cfg.algorithm.group_sizes == "neyman" else 1
+        cfg.algorithm.m_max = factor * cfg.sample.group_size
     for dotted, allowed in CHOICES.items():
         section, key = dotted.split(".")
         value = getattr(getattr(cfg, section), key)

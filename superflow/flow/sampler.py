@@ -28,6 +28,17 @@ class Trajectories:
     log_probs: torch.Tensor  # [B, T]
     std_devs: torch.Tensor  # [T]
     means: torch.Tensor | None = None  # [B, T, *latent]
+    velocities: torch.Tensor | None = None  # [B, T, *latent], the guided velocity at each state
+
+    def endpoint_predictions(self) -> torch.Tensor:
+        """The flow's one-step guess of the final image from every state: x_t - s_t v_t ([B, T, ...]).
+
+        Reuses the velocities computed while sampling, so per-step values cost no extra model pass.
+        """
+        if self.velocities is None:
+            raise ValueError("trajectories were sampled without record_velocities=True")
+        shape = (1, -1) + (1,) * (self.states.ndim - 2)
+        return self.states[:, :-1] - self.sigmas[:-1].view(shape) * self.velocities
 
     @property
     def final(self) -> torch.Tensor:
@@ -44,17 +55,20 @@ class Trajectories:
             log_probs=self.log_probs[idx],
             std_devs=self.std_devs,
             means=None if self.means is None else self.means[idx],
+            velocities=None if self.velocities is None else self.velocities[idx],
         )
 
     @staticmethod
     def cat(parts: Sequence["Trajectories"]) -> "Trajectories":
         means = None if parts[0].means is None else torch.cat([p.means for p in parts])
+        velocities = None if parts[0].velocities is None else torch.cat([p.velocities for p in parts])
         return Trajectories(
             states=torch.cat([p.states for p in parts]),
             sigmas=parts[0].sigmas,
             log_probs=torch.cat([p.log_probs for p in parts]),
             std_devs=parts[0].std_devs,
             means=means,
+            velocities=velocities,
         )
 
 
@@ -78,6 +92,7 @@ def sample_trajectories(
     noise_level: float,
     sde_last_step: bool = True,
     record_means: bool = False,
+    record_velocities: bool = False,
 ) -> Trajectories:
     """Sample one trajectory per generator with Flow-GRPO's SDE (or the ODE at noise level 0).
 
@@ -90,10 +105,12 @@ def sample_trajectories(
     std_devs = step_std_devs(sigmas, noise_level, sde_last_step)
     x = policy.initial_noise(generators)
     batch = x.shape[0]
-    states, log_probs, means = [x], [], []
+    states, log_probs, means, velocities = [x], [], [], []
     for t in range(num_steps):
         sigma = sigmas[t].expand(batch)
         v = policy.velocity(x, sigma, cond, guidance_scale)
+        if record_velocities:
+            velocities.append(v.float())
         if std_devs[t] > 0:
             noise = torch.cat(
                 [torch.randn((1, *x.shape[1:]), generator=g, device=g.device) for g in generators]
@@ -115,6 +132,7 @@ def sample_trajectories(
         log_probs=torch.stack(log_probs, dim=1),
         std_devs=std_devs,
         means=torch.stack(means, dim=1) if record_means else None,
+        velocities=torch.stack(velocities, dim=1) if record_velocities else None,
     )
 
 

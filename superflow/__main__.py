@@ -1,0 +1,5 @@
+import sys
+
+from superflow.cli import main
+
+sys.exit(main())

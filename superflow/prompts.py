@@ -1,0 +1,56 @@
+"""Prompt sets: plain text (one prompt per line) or JSON lines with a ``prompt`` field.
+
+JSON lines keep the rest of each record as metadata (GenEval's ``tag``/``include``/``exclude``),
+which the reward receives alongside the prompt. A malformed file is reported with its path and line
+number rather than skipped, so a broken prompt set cannot silently shrink a benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class PromptFileError(ValueError):
+    """A prompt file is missing or malformed; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    prompts: list[str]
+    metadata: list[dict] = field(default_factory=list)
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+
+def load_prompts(path: str | Path) -> PromptSet:
+    path = Path(path)
+    if not path.is_file():
+        raise PromptFileError(f"prompt file not found: {path}")
+    prompts: list[str] = []
+    metadata: list[dict] = []
+    is_jsonl = path.suffix in (".jsonl", ".json")
+    with path.open(encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            text = line.strip()
+            if not text:
+                continue
+            if is_jsonl:
+                try:
+                    record = json.loads(text)
+                except json.JSONDecodeError as err:
+                    raise PromptFileError(f"{path}:{lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
+                if not isinstance(record, dict) or not isinstance(record.get("prompt"), str) or not record["prompt"].strip():
+                    raise PromptFileError(f"{path}:{lineno}: each JSON line needs a non-empty string field 'prompt'")
+                prompt = record.pop("prompt").strip()
+                metadata.append(record)
+            else:
+                prompt = text
+                metadata.append({})
+            prompts.append(prompt)
+    if not prompts:
+        raise PromptFileError(f"{path}: no prompts found")
+    return PromptSet(prompts=prompts, metadata=metadata, source=str(path))

@@ -1,0 +1,64 @@
+"""A run killed with SIGKILL and resumed ends exactly where an uninterrupted run ends."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+import yaml
+
+from helpers import tiny_config
+from superflow.checkpoint import list_checkpoints, load_checkpoint
+from superflow.train import TIMING_KEYS
+
+
+def _write(cfg, path):
+    path.write_text(yaml.safe_dump(cfg.to_dict()))
+    return path
+
+
+def _run(config_path, *extra, wait=True):
+    cmd = [sys.executable, "-m", "superflow", "train", "--config", str(config_path), "--quiet", *extra]
+    if wait:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _deterministic(path):
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in rows]
+
+
+def test_sigkill_then_resume_matches_uninterrupted(tiny_sd3_dir, tmp_path):
+    common = {"num_epochs": 4, "save_every": 1, "train.ema": True, "train.ema_every": 1}
+    full = tiny_config(tiny_sd3_dir, tmp_path / "full", method="superflow", **common)
+    killed = tiny_config(tiny_sd3_dir, tmp_path / "killed", method="superflow", **common)
+    result = _run(_write(full, tmp_path / "full.yaml"))
+    assert result.returncode == 0, result.stderr
+
+    proc = _run(_write(killed, tmp_path / "killed.yaml"), wait=False)
+    deadline = time.time() + 300
+    ckpts = tmp_path / "killed" / "checkpoints"
+    while time.time() < deadline and not any(p.name.endswith("000002") for p in list_checkpoints(ckpts)):
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (tmp_path / "killed" / "lora").exists(), "the run finished before it was killed"
+
+    result = _run(tmp_path / "killed.yaml", "--resume")
+    assert result.returncode == 0, result.stderr
+
+    assert _deterministic(tmp_path / "killed" / "metrics.jsonl") == _deterministic(tmp_path / "full" / "metrics.jsonl")
+    a, _ = load_checkpoint(list_checkpoints(tmp_path / "full" / "checkpoints")[-1])
+    b, _ = load_checkpoint(list_checkpoints(tmp_path / "killed" / "checkpoints")[-1])
+    assert a["global_step"] == b["global_step"]
+    for x, y in zip(a["params"], b["params"], strict=True):
+        assert torch.equal(x, y)
+    for x, y in zip(a["ema"]["shadow"] if "shadow" in a["ema"] else a["ema"].values(), b["ema"]["shadow"] if "shadow" in b["ema"] else b["ema"].values()):
+        if isinstance(x, torch.Tensor):
+            assert torch.equal(x, y)
