@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="offline CPU demo: a tiny random SD3 learns to paint red")
     p.add_argument("--output-dir", default="runs/demo")
     p.add_argument("--method", default="superflow", choices=["flowgrpo", "flowspo", "superflow"])
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--quiet", action="store_true")

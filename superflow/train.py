@@ -315,7 +315,7 @@ class Trainer:
                             loss, info = clipped_policy_loss(
                                 step.log_prob, old, step_adv[micro, j].to(device), t.clip_range, adv_clip=t.adv_clip
                             )
-                            stats["policy_loss"].append(float(loss))
+                            stats["policy_loss"].append(float(loss.detach()))
                             for k in ("clipfrac", "approx_kl", "ratio_mean"):
                                 stats[k].append(float(info[k]))
                             if t.beta > 0:
@@ -325,7 +325,7 @@ class Trainer:
                                         guidance_scale=cfg.sample.guidance_scale, noise_level=cfg.sample.noise_level,
                                     )
                                 kl = kl_to_reference(step.mean, ref.mean, step.std_dev)
-                                stats["kl"].append(float(kl))
+                                stats["kl"].append(float(kl.detach()))
                                 loss = loss + t.beta * kl
                             (loss * weight).backward()
                             logp_change[micro] += (step.log_prob.detach().cpu() - old.cpu()).abs() / num_steps
