@@ -75,9 +75,9 @@ def test_saved_lora_reproduces_trainer_images_in_diffusers(tiny_sd3_dir, tmp_pat
 def test_reward_moves_on_the_demo_task(tiny_sd3_dir, tmp_path):
     cfg = tiny_config(
         tiny_sd3_dir, tmp_path / "run", method="flowgrpo",
-        **{"num_epochs": 8, "sample.prompts_per_epoch": 4, "sample.group_size": 6, "sample.batch_size": 12,
-           "train.micro_batch_size": 12},
+        **{"num_epochs": 6, "sample.prompts_per_epoch": 8, "sample.group_size": 8, "sample.batch_size": 16,
+           "train.micro_batch_size": 16},
     )
     history = Trainer(cfg, progress=False).run()
     rewards = np.array([m["reward_mean"] for m in history])
-    assert rewards[-3:].mean() > rewards[:3].mean() + 0.005, rewards
+    assert rewards[-3:].mean() > rewards[:3].mean() + 0.01, rewards
