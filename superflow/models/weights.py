@@ -56,25 +56,22 @@ def resolve_weights(spec: WeightSpec, explicit: str | os.PathLike | None) -> Pat
     searched: list[str] = []
     candidates: list[tuple[str, Path]] = []
     repo_ids: list[str] = []
-    if explicit:
-        p = Path(explicit).expanduser()
-        if p.exists():
-            candidates.append((f"{spec.config_key}={explicit}", p))
-        else:
-            searched.append(f"{spec.config_key}={str(explicit)!r} (no such folder)")
-            if "/" in str(explicit) and not str(explicit).startswith((".", "/", "~")):
-                repo_ids.append(str(explicit))
+    sources = [(spec.config_key, str(explicit) if explicit else None)]
     if spec.env_var:
-        value = os.environ.get(spec.env_var)
-        if value:
-            p = Path(value).expanduser()
-            if p.exists():
-                candidates.append((f"${spec.env_var}={value}", p))
-            else:
-                searched.append(f"${spec.env_var}={value!r} (no such folder)")
-        else:
-            searched.append(f"${spec.env_var} (unset)")
-    if spec.repo_id and spec.repo_id not in repo_ids:
+        sources.append((f"${spec.env_var}", os.environ.get(spec.env_var)))
+    for label, value in sources:
+        if not value:
+            if label.startswith("$"):
+                searched.append(f"{label} (unset)")
+            continue
+        p = Path(value).expanduser()
+        if p.exists():
+            candidates.append((f"{label}={value}", p))
+            continue
+        searched.append(f"{label}={value!r} (no such folder)")
+        if label == spec.config_key and "/" in value and not value.startswith((".", "/", "~")):
+            repo_ids.append(value)
+    if spec.repo_id and not explicit:  # an explicit choice never falls back to another model
         repo_ids.append(spec.repo_id)
     for label, folder in candidates:
         missing = _missing(folder, spec.required_files)
