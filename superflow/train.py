@@ -337,6 +337,13 @@ class Trainer:
         self.policy.eval()
         return stats, logp_change / t.inner_epochs
 
+    def _drift_rho(self, keys: list[str], logp_change: torch.Tensor) -> dict[str, float]:
+        """SPO's drift-adaptive forgetting: a prompt whose samples' log-probs moved a lot this epoch
+        keeps less of its old reward statistics."""
+        changes, keys_arr = logp_change.numpy(), np.asarray(keys)
+        half_life = self.cfg.algorithm.rho_half_life
+        return {k: drift_adaptive_rho(np.zeros(1), np.asarray([changes[keys_arr == k].mean()]), half_life) for k in dict.fromkeys(keys)}
+
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
     def evaluate(self, prompt_set: PromptSet | None = None, num_prompts: int | None = None) -> dict[str, float]:
@@ -376,12 +383,7 @@ class Trainer:
         with timer("time_training"):
             cond = self._encode(keys)
         stats, logp_change = self.train_on(epoch, traj, cond, step_adv, timer)
-        rho: Any = None
-        if cfg.algorithm.rho_half_life:
-            rho = {
-                k: drift_adaptive_rho(np.zeros(1), np.asarray([float(logp_change[np.asarray(keys) == k].mean())]), cfg.algorithm.rho_half_life)
-                for k in dict.fromkeys(keys)
-            }
+        rho = self._drift_rho(keys, logp_change) if cfg.algorithm.rho_half_life else None
         self.tracker.update(keys, rewards, rho=rho)
         metrics: dict[str, Any] = {
             "epoch": epoch + 1,
