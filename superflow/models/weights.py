@@ -105,3 +105,31 @@ SD3_WEIGHTS = WeightSpec(
         "`superflow tiny-sd3 DIR` writes a tiny random SD3 pipeline."
     ),
 )
+
+
+def save_weights_folder(state_dict: dict, config: dict, path: str | os.PathLike) -> Path:
+    """Write ``model.pt`` and ``config.json`` atomically: the folder format of our in-house models."""
+    import json
+
+    import torch
+
+    from superflow.checkpoint import atomic_write_text
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tmp = path / ".model.pt.tmp"
+    torch.save(state_dict, tmp)
+    tmp.replace(path / "model.pt")
+    atomic_write_text(path / "config.json", json.dumps(config, indent=1))
+    return path
+
+
+def load_weights_folder(spec: WeightSpec, explicit: str | os.PathLike | None) -> tuple[dict, dict]:
+    """Find a folder written by :func:`save_weights_folder` and return ``(config, state_dict)``."""
+    import json
+
+    import torch
+
+    folder = resolve_weights(spec, explicit)
+    config = json.loads((folder / "config.json").read_text())
+    return config, torch.load(folder / "model.pt", map_location="cpu", weights_only=True)

@@ -1,0 +1,257 @@
+"""MiniFlow: a small text-conditioned rectified-flow model for the CPU mini world.
+
+A pixel-space UNet (FiLM conditioning on noise level and pooled text, cross-attention to the
+prompt's tokens at 16x16 and 8x8) over an in-house text encoder. Quoted text in a prompt
+(``a sign that says "K7"``) is tokenised character by character so the model can spell strings
+it never saw whole. It predicts SD3's velocity ``v = eps - x0`` and implements
+:class:`FlowPolicy`, so the trainer treats it exactly like SD3. RL fine-tunes all of it; the KL
+reference is a frozen copy of the pretrained weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from superflow.flow.schedule import sd3_sigmas
+from superflow.models.base import Conditioning, FlowPolicy
+from superflow.models.weights import WeightSpec, load_weights_folder, save_weights_folder
+
+PAD, UNK, QUOTE_OPEN, QUOTE_CLOSE = "<pad>", "<unk>", "<q>", "</q>"
+_SPECIALS = (PAD, UNK, QUOTE_OPEN, QUOTE_CLOSE)
+
+
+class PromptTokenizer:
+    """Words outside double quotes, characters inside them; unknown words map to ``<unk>``."""
+
+    def __init__(self, vocab: Sequence[str], max_length: int = 24):
+        self.vocab = list(vocab)
+        self.index = {t: i for i, t in enumerate(self.vocab)}
+        self.max_length = max_length
+        if self.vocab[: len(_SPECIALS)] != list(_SPECIALS):
+            raise ValueError(f"vocabulary must start with {_SPECIALS}")
+
+    @staticmethod
+    def split(prompt: str) -> list[str]:
+        tokens: list[str] = []
+        for i, part in enumerate(prompt.split('"')):
+            if i % 2:  # inside quotes
+                tokens += [QUOTE_OPEN, *(f"c:{ch}" for ch in part), QUOTE_CLOSE]
+            else:
+                tokens += re.findall(r"[a-z0-9]+", part.lower())
+        return tokens
+
+    @classmethod
+    def build(cls, prompts: Iterable[str], characters: str = "", max_length: int = 24) -> "PromptTokenizer":
+        seen = dict.fromkeys(_SPECIALS)
+        for ch in characters:
+            seen.setdefault(f"c:{ch}")
+        for prompt in prompts:
+            for token in cls.split(prompt):
+                seen.setdefault(token)
+        return cls(list(seen), max_length)
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def __call__(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = torch.zeros(len(prompts), self.max_length, dtype=torch.long)
+        for row, prompt in enumerate(prompts):
+            tokens = [self.index.get(t, 1) for t in self.split(prompt)][: self.max_length]
+            ids[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+        return ids, ids != 0
+
+
+@dataclass
+class MiniFlowConfig:
+    image_size: int = 32
+    channels: tuple[int, ...] = (32, 64, 128)
+    text_dim: int = 64
+    text_layers: int = 2
+    heads: int = 4
+    max_tokens: int = 24
+    cond_dim: int = 128
+    vocab: list[str] = field(default_factory=list)
+
+
+def _timestep_embedding(sigma: torch.Tensor, dim: int) -> torch.Tensor:
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=sigma.device) / half)
+    args = (sigma.float() * 1000)[:, None] * freqs[None]
+    return torch.cat([args.sin(), args.cos()], dim=1)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, cond_dim: int):
+        super().__init__()
+        self.norm1, self.conv1 = nn.GroupNorm(8, cin), nn.Conv2d(cin, cout, 3, padding=1)
+        self.film = nn.Linear(cond_dim, 2 * cout)
+        self.norm2, self.conv2 = nn.GroupNorm(8, cout), nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x, cond):
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = self.film(cond)[:, :, None, None].chunk(2, dim=1)
+        h = self.norm2(h) * (1 + scale) + shift
+        return self.skip(x) + self.conv2(F.silu(h))
+
+
+class CrossAttention(nn.Module):
+    """Image positions attend to the prompt's tokens (padding masked)."""
+
+    def __init__(self, channels: int, text_dim: int, heads: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(8, channels)
+        self.attn = nn.MultiheadAttention(channels, heads, kdim=text_dim, vdim=text_dim, batch_first=True)
+
+    def forward(self, x, tokens, mask):
+        b, c, h, w = x.shape
+        q = self.norm(x).flatten(2).transpose(1, 2)
+        out, _ = self.attn(q, tokens, tokens, key_padding_mask=~mask, need_weights=False)
+        return x + out.transpose(1, 2).reshape(b, c, h, w)
+
+
+class MiniFlowNet(nn.Module):
+    def __init__(self, cfg: MiniFlowConfig):
+        super().__init__()
+        self.cfg = cfg
+        c0, c1, c2 = cfg.channels
+        self.token_embedding = nn.Embedding(len(cfg.vocab), cfg.text_dim)
+        self.position_embedding = nn.Parameter(torch.zeros(1, cfg.max_tokens, cfg.text_dim))
+        layer = nn.TransformerEncoderLayer(cfg.text_dim, cfg.heads, 2 * cfg.text_dim, dropout=0.0, batch_first=True, norm_first=True)
+        self.text_encoder = nn.TransformerEncoder(layer, cfg.text_layers, enable_nested_tensor=False)
+        self.null_token = nn.Parameter(torch.zeros(1, 1, cfg.text_dim))
+        self.time_mlp = nn.Sequential(nn.Linear(64, cfg.cond_dim), nn.SiLU(), nn.Linear(cfg.cond_dim, cfg.cond_dim))
+        self.text_proj = nn.Linear(cfg.text_dim, cfg.cond_dim)
+        self.conv_in = nn.Conv2d(3, c0, 3, padding=1)
+        self.down0 = ResBlock(c0, c0, cfg.cond_dim)
+        self.pool0 = nn.Conv2d(c0, c1, 3, stride=2, padding=1)
+        self.down1 = ResBlock(c1, c1, cfg.cond_dim)
+        self.attn1 = CrossAttention(c1, cfg.text_dim, cfg.heads)
+        self.pool1 = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
+        self.mid1 = ResBlock(c2, c2, cfg.cond_dim)
+        self.attn_mid = CrossAttention(c2, cfg.text_dim, cfg.heads)
+        self.mid2 = ResBlock(c2, c2, cfg.cond_dim)
+        self.up1 = nn.Upsample(scale_factor=2, mode="nearest")
+        self.dec1 = ResBlock(c2 + c1, c1, cfg.cond_dim)
+        self.attn_dec1 = CrossAttention(c1, cfg.text_dim, cfg.heads)
+        self.up0 = nn.Upsample(scale_factor=2, mode="nearest")
+        self.dec0 = ResBlock(c1 + c0, c0, cfg.cond_dim)
+        self.norm_out = nn.GroupNorm(8, c0)
+        self.conv_out = nn.Conv2d(c0, 3, 3, padding=1)
+        nn.init.zeros_(self.conv_out.weight)
+        nn.init.zeros_(self.conv_out.bias)
+
+    def encode_text(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.token_embedding(ids) + self.position_embedding[:, : ids.shape[1]]
+        # A learned null token keeps attention defined for the empty (unconditional) prompt.
+        h = torch.cat([self.null_token.expand(len(ids), -1, -1), h], dim=1)
+        mask = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
+        h = self.text_encoder(h, src_key_padding_mask=~mask)
+        pooled = (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        return h, mask, pooled
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        tokens, mask, pooled = self.encode_text(ids, mask)
+        cond = self.time_mlp(_timestep_embedding(sigma, 64)) + self.text_proj(pooled)
+        h0 = self.down0(self.conv_in(x), cond)
+        h1 = self.attn1(self.down1(self.pool0(h0), cond), tokens, mask)
+        h = self.mid2(self.attn_mid(self.mid1(self.pool1(h1), cond), tokens, mask), cond)
+        h = self.attn_dec1(self.dec1(torch.cat([self.up1(h), h1], 1), cond), tokens, mask)
+        h = self.dec0(torch.cat([self.up0(h), h0], 1), cond)
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+def save_miniflow(net: MiniFlowNet, path: str | Path, extra: dict | None = None) -> Path:
+    """Write ``config.json`` and ``model.pt`` (the folder format ``MiniFlowPolicy`` loads)."""
+    return save_weights_folder(net.state_dict(), {**asdict(net.cfg), **(extra or {})}, path)
+
+
+def load_miniflow(path: str | Path | None) -> MiniFlowNet:
+    raw, state = load_weights_folder(MINIFLOW_WEIGHTS, path)
+    fields = MiniFlowConfig.__dataclass_fields__
+    net = MiniFlowNet(MiniFlowConfig(**{k: (tuple(v) if k == "channels" else v) for k, v in raw.items() if k in fields}))
+    net.load_state_dict(state)
+    return net
+
+
+MINIFLOW_WEIGHTS = WeightSpec(
+    component="MiniFlow",
+    config_key="model.path",
+    env_var="SUPERFLOW_MINIFLOW_PATH",
+    repo_id=None,
+    required_files=("config.json", "model.pt"),
+    how_to_obtain="Pretrain it with `superflow pretrain --output-dir DIR` (about 15 minutes on 2 CPU cores).",
+)
+
+
+class MiniFlowPolicy(FlowPolicy):
+    """MiniFlow behind the trainer: full fine-tuning, a frozen copy as the KL reference."""
+
+    def __init__(self, path: str | Path | None = None, *, net: MiniFlowNet | None = None, device: str = "cpu"):
+        self.net = net if net is not None else load_miniflow(path)
+        self._device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+        self.net.to(self._device)
+        self.reference = copy.deepcopy(self.net).requires_grad_(False).eval()
+        self.tokenizer = PromptTokenizer(self.net.cfg.vocab, self.net.cfg.max_tokens)
+        self._active = self.net
+        self._uncond = self.encode_prompts([""])
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    def modules(self):
+        return iter([self.net])
+
+    def encode_prompts(self, prompts: Sequence[str]) -> Conditioning:
+        ids, mask = self.tokenizer(prompts)
+        return Conditioning({"ids": ids.to(self._device), "mask": mask.to(self._device)})
+
+    def velocity(self, x, sigma, cond, guidance_scale, *, detach_uncond=False):
+        ids, mask = cond.tensors["ids"], cond.tensors["mask"]
+        sigma = sigma.to(self._device).expand(x.shape[0])
+        if guidance_scale <= 1.0:
+            return self._active(x, sigma, ids, mask)
+        b = x.shape[0]
+        null = self._uncond.tensors
+        out = self._active(
+            torch.cat([x, x]), torch.cat([sigma, sigma]),
+            torch.cat([null["ids"].expand(b, -1), ids]), torch.cat([null["mask"].expand(b, -1), mask]),
+        )
+        uncond, text = out.chunk(2)
+        if detach_uncond:
+            uncond = uncond.detach()
+        return uncond + guidance_scale * (text - uncond)
+
+    def sigma_schedule(self, num_steps: int) -> torch.Tensor:
+        return sd3_sigmas(num_steps, shift=1.0)
+
+    def latent_shape(self) -> tuple[int, ...]:
+        return (3, self.net.cfg.image_size, self.net.cfg.image_size)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return (latents.float() / 2 + 0.5).clamp(0, 1)
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.net.parameters() if p.requires_grad]
+
+    @contextlib.contextmanager
+    def adapter_disabled(self):
+        self._active = self.reference
+        try:
+            yield
+        finally:
+            self._active = self.net
+
+    def save_pretrained(self, path: str | Path) -> None:
+        save_miniflow(self.net, path)

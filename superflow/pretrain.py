@@ -1,0 +1,155 @@
+"""Pretraining MiniFlow on the mini world's renders (rectified-flow matching, SD3's objective).
+
+The base model is deliberately stopped early (a step budget, like SD3.5-M's 0.63 GenEval leaves
+room) so RL has something to improve. Every batch is rendered on the fly from ``(seed, step)``, and
+checkpoints are atomic, so a killed pretraining resumes to the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from superflow.checkpoint import atomic_write_text, list_checkpoints, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from superflow.models.mini import MiniFlowConfig, MiniFlowNet, PromptTokenizer, save_miniflow
+from superflow.rl.ema import EMA
+
+
+@dataclass
+class PretrainConfig:
+    output_dir: str = "runs/miniflow"
+    data_dir: str = "runs/world"
+    seed: int = 0
+    steps: int = 900
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    image_size: int = 32
+    cfg_dropout: float = 0.1
+    text_fraction: float = 0.3
+    ema_decay: float = 0.99
+    save_every: int = 100
+    threads: int = 2
+
+
+@dataclass
+class WorldRecord:
+    prompt: str
+    metadata: dict
+    kind: str  # "scene" or "text"
+
+
+def load_world_records(data_dir: str | Path, split: str) -> list[WorldRecord]:
+    """The world's prompt files written by ``superflow world``: GenEval-style scenes and text signs."""
+    from superflow.prompts import load_prompts
+    from superflow.rewards.ocr import ocr_target
+
+    data_dir = Path(data_dir)
+    scenes = load_prompts(data_dir / f"geneval_{split}.jsonl")
+    texts = load_prompts(data_dir / f"ocr_{split}.txt")
+    records = [WorldRecord(p, m, "scene") for p, m in zip(scenes.prompts, scenes.metadata)]
+    records += [WorldRecord(p, {"text": ocr_target(p)}, "text") for p in texts.prompts]
+    return records
+
+
+def render_record(record: WorldRecord, size: int, rng: np.random.Generator) -> np.ndarray:
+    from superflow.world.render import render_scene
+    from superflow.world.text import render_text
+
+    if record.kind == "text":
+        return render_text(record.metadata["text"], size=size, rng=rng)
+    return render_scene(record.metadata, size=size, rng=rng)
+
+
+def to_model_space(images: np.ndarray) -> torch.Tensor:
+    """uint8 [B, H, W, 3] -> float [B, 3, H, W] in [-1, 1] (MiniFlow's pixel space)."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def build_tokenizer(data_dir: str | Path) -> PromptTokenizer:
+    from superflow.world.text import TEXT_ALPHABET
+
+    prompts = [r.prompt for split in ("train", "test") for r in load_world_records(data_dir, split)]
+    return PromptTokenizer.build(prompts, characters=TEXT_ALPHABET)
+
+
+def _batch(records_by_kind, cfg: PretrainConfig, step: int) -> tuple[torch.Tensor, list[str]]:
+    rng = np.random.default_rng([cfg.seed, step])
+    kinds = np.where(rng.random(cfg.batch_size) < cfg.text_fraction, "text", "scene")
+    images, prompts = [], []
+    for kind in kinds:
+        pool = records_by_kind[kind]
+        record = pool[int(rng.integers(len(pool)))]
+        images.append(render_record(record, cfg.image_size, rng))
+        prompts.append("" if rng.random() < cfg.cfg_dropout else record.prompt)
+    return to_model_space(np.stack(images)), prompts
+
+
+def flow_matching_loss(net: MiniFlowNet, x0: torch.Tensor, ids, mask, generator: torch.Generator) -> torch.Tensor:
+    """SD3's objective: logit-normal noise levels, x_s = (1 - s) x0 + s eps, regress v = eps - x0."""
+    sigma = torch.sigmoid(torch.randn(len(x0), generator=generator))
+    eps = torch.randn(x0.shape, generator=generator)
+    s = sigma.view(-1, 1, 1, 1)
+    return F.mse_loss(net((1 - s) * x0 + s * eps, sigma, ids, mask), eps - x0)
+
+
+def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -> Path:
+    torch.set_num_threads(cfg.threads)
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    records = load_world_records(cfg.data_dir, "train")
+    by_kind = {k: [r for r in records if r.kind == k] for k in ("scene", "text")}
+    tokenizer = build_tokenizer(cfg.data_dir)
+    torch.manual_seed(cfg.seed)
+    net = MiniFlowNet(MiniFlowConfig(image_size=cfg.image_size, vocab=tokenizer.vocab))
+    params = list(net.parameters())
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ema = EMA(params, decay=cfg.ema_decay, update_every=1)
+    step, elapsed = 0, 0.0
+    ckpt_dir = out / "checkpoints"
+    if resume and list_checkpoints(ckpt_dir):
+        state, meta = load_checkpoint(list_checkpoints(ckpt_dir)[-1])
+        net.load_state_dict(state["net"])
+        optimizer.load_state_dict(state["optimizer"])
+        ema.load_state_dict(state["ema"])
+        set_rng_state(state["rng"])
+        step, elapsed = meta["epoch"], meta["elapsed"]
+    log_path = out / "pretrain_log.jsonl"
+    if log_path.exists():  # drop lines of steps that will run again
+        kept = [line for line in log_path.read_text().splitlines(keepends=True) if json.loads(line)["step"] <= step]
+        atomic_write_text(log_path, "".join(kept))
+    atomic_write_text(out / "pretrain_config.json", json.dumps(asdict(cfg), indent=1))
+    log = log_path.open("a")
+    bar = tqdm(total=cfg.steps, initial=step, desc="pretrain", disable=not progress)
+    while step < cfg.steps:
+        start = time.perf_counter()
+        x0, prompts = _batch(by_kind, cfg, step)
+        ids, mask = tokenizer(prompts)
+        gen = torch.Generator().manual_seed(int(np.random.SeedSequence([cfg.seed, step, 1]).generate_state(1)[0]))
+        loss = flow_matching_loss(net, x0, ids, mask, gen)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        ema.step(params, step)
+        step += 1
+        elapsed += time.perf_counter() - start
+        log.write(json.dumps({"step": step, "loss": float(loss), "elapsed": round(elapsed, 3)}) + "\n")
+        bar.update(1)
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            log.flush()
+            state = {"net": net.state_dict(), "optimizer": optimizer.state_dict(), "ema": ema.state_dict(), "rng": rng_state()}
+            save_checkpoint(ckpt_dir, step, state, {"elapsed": elapsed})
+    bar.close()
+    log.close()
+    with ema.swapped_in(params):
+        save_miniflow(net, out / "model", extra={"pretrain_steps": step, "pretrain_seconds": round(elapsed, 1)})
+    save_miniflow(net, out / "model_raw", extra={"pretrain_steps": step, "pretrain_seconds": round(elapsed, 1)})
+    return out / "model"

@@ -1,0 +1,110 @@
+"""A small dual-encoder preference model trained with PickScore's objective.
+
+PickScore scores an (image, prompt) pair as ``exp(logit_scale) * cos(image_emb, text_emb)`` and is
+trained on preference pairs: for one prompt and two images, the softmax over the two scores is
+fitted to the human label (1/0, or 0.5 for a tie) with cross-entropy. The mini world's
+preference reward is this model, trained on pairs labelled by a hidden, documented preference, so it
+plays PickScore's role in the paper: both the RL reward and the task's metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from superflow.models.mini import PromptTokenizer
+from superflow.models.weights import WeightSpec, load_weights_folder, save_weights_folder
+
+
+@dataclass
+class PreferenceModelConfig:
+    image_size: int = 32
+    embed_dim: int = 64
+    text_dim: int = 64
+    text_layers: int = 2
+    heads: int = 4
+    max_tokens: int = 24
+    vocab: list[str] = field(default_factory=list)
+
+
+class ImageEncoder(nn.Module):
+    def __init__(self, embed_dim: int):
+        super().__init__()
+        chans = (3, 32, 64, 128)
+        layers: list[nn.Module] = []
+        for cin, cout in zip(chans[:-1], chans[1:]):
+            layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(8, cout), nn.SiLU(),
+                       nn.Conv2d(cout, cout, 3, padding=1, stride=2), nn.SiLU()]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(chans[-1] * 2, embed_dim)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        h = self.features(images * 2 - 1)
+        # mean and max pooling: "is there an object anywhere" and "what does the canvas look like"
+        return self.head(torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1))
+
+
+class TextEncoder(nn.Module):
+    def __init__(self, cfg: PreferenceModelConfig):
+        super().__init__()
+        self.embedding = nn.Embedding(len(cfg.vocab), cfg.text_dim)
+        self.position = nn.Parameter(torch.zeros(1, cfg.max_tokens, cfg.text_dim))
+        layer = nn.TransformerEncoderLayer(cfg.text_dim, cfg.heads, 2 * cfg.text_dim, dropout=0.0, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, cfg.text_layers, enable_nested_tensor=False)
+        self.head = nn.Linear(cfg.text_dim, cfg.embed_dim)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        mask = mask.clone()
+        mask[:, 0] = True  # the empty prompt still has one position to pool
+        h = self.encoder(self.embedding(ids) + self.position[:, : ids.shape[1]], src_key_padding_mask=~mask)
+        return self.head((h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True))
+
+
+class PreferenceModel(nn.Module):
+    """``score(images, prompts) = exp(logit_scale) * cos(image_embedding, text_embedding)``."""
+
+    def __init__(self, cfg: PreferenceModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.tokenizer = PromptTokenizer(cfg.vocab, cfg.max_tokens)
+        self.image_encoder = ImageEncoder(cfg.embed_dim)
+        self.text_encoder = TextEncoder(cfg)
+        self.logit_scale = nn.Parameter(torch.tensor(2.3))  # exp(2.3) ~ 10, learned as in CLIP
+
+    def forward(self, images: torch.Tensor, prompts: Sequence[str]) -> torch.Tensor:
+        ids, mask = self.tokenizer(prompts)
+        device = self.logit_scale.device
+        img = F.normalize(self.image_encoder(images.to(device)), dim=-1)
+        txt = F.normalize(self.text_encoder(ids.to(device), mask.to(device)), dim=-1)
+        return self.logit_scale.exp() * (img * txt).sum(-1)
+
+
+def pickscore_pair_loss(score_a: torch.Tensor, score_b: torch.Tensor, prefer_a: torch.Tensor) -> torch.Tensor:
+    """PickScore's objective: cross-entropy of softmax([s_a, s_b]) against the label (1, 0 or 0.5)."""
+    logits = torch.stack([score_a, score_b], dim=1)
+    target = torch.stack([prefer_a, 1 - prefer_a], dim=1).float()
+    return -(target * logits.log_softmax(dim=1)).sum(dim=1).mean()
+
+
+PREFERENCE_WEIGHTS = WeightSpec(
+    component="mini preference model", config_key="reward.kwargs.path", env_var="SUPERFLOW_MINI_PREFERENCE_PATH",
+    repo_id=None, required_files=("config.json", "model.pt"),
+    how_to_obtain="Train it with `superflow train-preference --output-dir DIR` (a few minutes on 2 CPU cores).",
+)
+
+
+def save_preference_model(model: PreferenceModel, path: str | Path, extra: dict | None = None) -> Path:
+    return save_weights_folder(model.state_dict(), {**asdict(model.cfg), **(extra or {})}, path)
+
+
+def load_preference_model(path: str | Path | None) -> PreferenceModel:
+    raw, state = load_weights_folder(PREFERENCE_WEIGHTS, path)
+    fields = PreferenceModelConfig.__dataclass_fields__
+    model = PreferenceModel(PreferenceModelConfig(**{k: v for k, v in raw.items() if k in fields}))
+    model.load_state_dict(state)
+    return model.eval()
