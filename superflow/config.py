@@ -37,7 +37,7 @@ def _help(text: str, default=dataclasses.MISSING, factory=dataclasses.MISSING):
 
 @dataclass
 class ModelConfig:
-    kind: str = _help("Model adapter: 'sd3' (diffusers SD3/SD3.5 with a LoRA).", "sd3")
+    kind: str = _help("Model adapter: 'sd3' (diffusers SD3/SD3.5 with a LoRA) or 'mini' (MiniFlow, CPU).", "sd3")
     path: str | None = _help(
         "Local folder of the diffusers pipeline, or a Hugging Face repo id looked up in the local "
         "cache only. Falls back to $SUPERFLOW_SD3_PATH.",
@@ -140,7 +140,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "algorithm.group_sizes": ("fixed", "neyman", "bins"),
     "algorithm.step_advantage": ("trajectory", "noise_weighted", "paper", "tweedie_td", "mixed"),
     "algorithm.tracker": ("auto", "beta", "gaussian"),
-    "model.kind": ("sd3",),
+    "model.kind": ("sd3", "mini"),
     "model.dtype": ("float32", "bfloat16", "float16"),
 }
 
@@ -362,6 +362,8 @@ def resolve(cfg: Config, label: str = "config") -> Config:
         ("algorithm.rho", 0 < cfg.algorithm.rho <= 1, "must be in (0, 1]"),
         ("algorithm.m_min", cfg.algorithm.m_min >= 2, "must be >= 2 (a group of one has no variance)"),
         ("algorithm.m_max", cfg.algorithm.m_max >= cfg.algorithm.m_min, "must be >= algorithm.m_min"),
+        ("algorithm.num_bins", cfg.algorithm.group_sizes != "bins" or cfg.algorithm.m_max - cfg.algorithm.num_bins + 1 >= cfg.algorithm.m_min,
+         f"leaves the last bin a group of {cfg.algorithm.m_max - cfg.algorithm.num_bins + 1} (bin b gets m_max - b + 1 images; need >= algorithm.m_min)"),
         ("sample.group_size", cfg.sample.group_size >= 2, "must be >= 2"),
         ("sample.prompts_per_epoch", cfg.sample.prompts_per_epoch >= 1, "must be >= 1"),
         ("train.updates_per_epoch", cfg.train.updates_per_epoch >= 1, "must be >= 1"),

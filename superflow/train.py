@@ -71,6 +71,10 @@ def build_policy(cfg: Config) -> FlowPolicy:
             dtype=m.dtype,
             device=m.device,
         )
+    if cfg.model.kind == "mini":
+        from superflow.models.mini import MiniFlowPolicy
+
+        return MiniFlowPolicy(cfg.model.path, device=cfg.model.device)
     raise ValueError(f"unknown model.kind {cfg.model.kind!r}")  # pragma: no cover - config validates
 
 

@@ -28,6 +28,8 @@ def test_unknown_override_and_bad_value():
         load_config(None, ["algorithm.step_advantage=magic"])
     with pytest.raises(ConfigError, match="train.lr' must be a number"):
         load_config(None, ["train.lr=fast"])
+    with pytest.raises(ConfigError, match="algorithm.num_bins"):
+        load_config(None, ["method=superflow", "sample.group_size=4", "algorithm.num_bins=4"])
     with pytest.raises(ConfigError, match="unknown method 'grpo'"):
         load_config(None, ["method=grpo"])
 

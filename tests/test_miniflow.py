@@ -1,0 +1,86 @@
+"""MiniFlow behind the FlowPolicy interface: tokenizer, save/load, sampling, one RL epoch."""
+
+import numpy as np
+import pytest
+import torch
+
+from superflow.config import load_config
+from superflow.flow.sampler import sample_trajectories, step_log_prob
+from superflow.models.mini import MiniFlowConfig, MiniFlowNet, MiniFlowPolicy, PromptTokenizer, load_miniflow, save_miniflow
+from superflow.models.weights import WeightsNotFoundError
+from superflow.train import Trainer
+
+PROMPTS = ["a photo of a red circle", "a photo of two blue squares", 'a sign that says "K7"', "a photo of a circle left of a square"]
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    tok = PromptTokenizer.build(PROMPTS, characters="K7AB")
+    return MiniFlowNet(MiniFlowConfig(channels=(16, 32, 32), vocab=tok.vocab))
+
+
+def test_tokenizer_spells_quoted_text_and_maps_unknown_words():
+    tok = PromptTokenizer.build(PROMPTS, characters="K7AB")
+    assert PromptTokenizer.split('a sign that says "K7"') == ["a", "sign", "that", "says", "<q>", "c:K", "c:7", "</q>"]
+    ids, mask = tok(['a sign that says "BA"', "a purple zebra"])
+    assert mask[0].sum() == 8 and ids[0, 5] == tok.index["c:B"]
+    assert ids[1, 1] == tok.index["<unk>"] and ids[1, 2] == tok.index["<unk>"]
+    with pytest.raises(ValueError, match="must start with"):
+        PromptTokenizer(["a", "b"])
+
+
+def test_save_load_round_trip_and_missing_path(net, tmp_path, monkeypatch):
+    save_miniflow(net, tmp_path / "m")
+    loaded = load_miniflow(tmp_path / "m")
+    x, s = torch.randn(2, 3, 32, 32), torch.tensor([0.3, 0.8])
+    ids, mask = PromptTokenizer(net.cfg.vocab)(PROMPTS[:2])
+    torch.testing.assert_close(loaded(x, s, ids, mask), net(x, s, ids, mask))
+    monkeypatch.delenv("SUPERFLOW_MINIFLOW_PATH", raising=False)
+    with pytest.raises(WeightsNotFoundError, match="superflow pretrain"):
+        load_miniflow(tmp_path / "nothing")
+
+
+def test_sampling_and_rescoring_on_miniflow(net):
+    policy = MiniFlowPolicy(net=net)
+    cond = policy.encode_prompts(PROMPTS)
+    gens = [torch.Generator().manual_seed(i) for i in range(4)]
+    traj = sample_trajectories(policy, cond, gens, num_steps=5, guidance_scale=3.0, noise_level=0.7)
+    assert traj.states.shape == (4, 6, 3, 32, 32) and torch.isfinite(traj.log_probs).all()
+    for t in range(5):
+        step = step_log_prob(policy, traj, t, cond, guidance_scale=3.0, noise_level=0.7)
+        torch.testing.assert_close(step.log_prob, traj.log_probs[:, t], rtol=0, atol=1e-5)
+    images = policy.decode(traj.final)
+    assert images.shape == (4, 3, 32, 32) and 0 <= images.min() and images.max() <= 1
+
+
+def test_reference_is_frozen_pretrained_copy(net):
+    policy = MiniFlowPolicy(net=net)
+    cond = policy.encode_prompts(PROMPTS[:1])
+    x, s = torch.randn(1, 3, 32, 32), torch.tensor([0.5])
+    before = policy.velocity(x, s, cond, 1.0).detach()
+    with torch.no_grad():
+        for p in policy.trainable_parameters():
+            p.add_(0.01)
+    with policy.adapter_disabled():
+        torch.testing.assert_close(policy.velocity(x, s, cond, 1.0), before)
+    assert not torch.allclose(policy.velocity(x, s, cond, 1.0), before)
+    assert all(not p.requires_grad for p in policy.reference.parameters())
+
+
+def test_trainer_runs_on_miniflow(net, tmp_path):
+    save_miniflow(net, tmp_path / "m")
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("\n".join(PROMPTS) + "\n")
+    cfg = load_config(None, [
+        "model.kind=mini", f"model.path={tmp_path / 'm'}", "model.device=cpu", f"data.train_prompts={prompts}",
+        f"output_dir={tmp_path / 'run'}", "method=superflow", "num_epochs=2", "sample.num_steps=4",
+        "sample.prompts_per_epoch=2", "sample.group_size=4", "sample.batch_size=8", "train.micro_batch_size=8",
+        "train.lr=1e-3", "train.clip_range=0.2", "algorithm.num_bins=2", "reward.name=colour_target", "train.ema=false",
+    ])
+    trainer = Trainer(cfg, progress=False)
+    before = [p.detach().clone() for p in trainer.params]
+    history = trainer.run()
+    assert len(history) == 2 and np.isfinite(history[-1]["kl"])
+    assert sum(not torch.equal(b, p) for b, p in zip(before, trainer.params)) > len(before) // 2
+    assert load_miniflow(tmp_path / "run" / "lora").cfg.vocab == net.cfg.vocab
