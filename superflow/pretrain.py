@@ -52,8 +52,8 @@ def load_world_records(data_dir: str | Path, split: str) -> list[WorldRecord]:
     from superflow.rewards.ocr import ocr_target
 
     data_dir = Path(data_dir)
-    scenes = load_prompts(data_dir / f"geneval_{split}.jsonl")
-    texts = load_prompts(data_dir / f"ocr_{split}.txt")
+    scenes = load_prompts(data_dir / "geneval" / f"{split}_metadata.jsonl")
+    texts = load_prompts(data_dir / "ocr" / f"ocr_{split}.txt")
     records = [WorldRecord(p, m, "scene") for p, m in zip(scenes.prompts, scenes.metadata)]
     records += [WorldRecord(p, {"text": ocr_target(p)}, "text") for p in texts.prompts]
     return records

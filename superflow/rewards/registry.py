@@ -99,8 +99,13 @@ def reward_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+#: Modules whose import registers the built-in rewards (each imports its heavy stack lazily).
+BUILTIN_MODULES = ("superflow.rewards.simple", "superflow.rewards.mini_preference")
+
+
 def _load_builtin() -> None:
-    importlib.import_module("superflow.rewards.simple")
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
 
 
 def _load_user_function(spec: str) -> Callable:
