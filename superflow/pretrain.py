@@ -49,13 +49,12 @@ class WorldRecord:
 def load_world_records(data_dir: str | Path, split: str) -> list[WorldRecord]:
     """The world's prompt files written by ``superflow world``: GenEval-style scenes and text signs."""
     from superflow.prompts import load_prompts
-    from superflow.rewards.ocr import ocr_target
 
     data_dir = Path(data_dir)
     scenes = load_prompts(data_dir / "geneval" / f"{split}_metadata.jsonl")
     texts = load_prompts(data_dir / "ocr" / f"ocr_{split}.txt")
     records = [WorldRecord(p, m, "scene") for p, m in zip(scenes.prompts, scenes.metadata)]
-    records += [WorldRecord(p, {"text": ocr_target(p)}, "text") for p in texts.prompts]
+    records += [WorldRecord(p, {"text": p.split('"')[1]}, "text") for p in texts.prompts]
     return records
 
 
@@ -80,12 +79,15 @@ def build_tokenizer(data_dir: str | Path) -> PromptTokenizer:
     return PromptTokenizer.build(prompts, characters=TEXT_ALPHABET)
 
 
-def _batch(records_by_kind, cfg: PretrainConfig, step: int) -> tuple[torch.Tensor, list[str]]:
+def _batch(pools: dict[str, list[WorldRecord]], cfg: PretrainConfig, step: int) -> tuple[torch.Tensor, list[str]]:
+    """Text signs with probability ``text_fraction``, else a scene of a uniformly drawn GenEval tag
+    (the train split is dominated by colour attribution, the most combinatorial tag)."""
     rng = np.random.default_rng([cfg.seed, step])
-    kinds = np.where(rng.random(cfg.batch_size) < cfg.text_fraction, "text", "scene")
+    scene_tags = sorted(k for k in pools if k != "text")
     images, prompts = [], []
-    for kind in kinds:
-        pool = records_by_kind[kind]
+    for _ in range(cfg.batch_size):
+        kind = "text" if rng.random() < cfg.text_fraction else scene_tags[int(rng.integers(len(scene_tags)))]
+        pool = pools[kind]
         record = pool[int(rng.integers(len(pool)))]
         images.append(render_record(record, cfg.image_size, rng))
         prompts.append("" if rng.random() < cfg.cfg_dropout else record.prompt)
@@ -105,7 +107,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     records = load_world_records(cfg.data_dir, "train")
-    by_kind = {k: [r for r in records if r.kind == k] for k in ("scene", "text")}
+    by_kind: dict[str, list[WorldRecord]] = {}
+    for r in records:
+        by_kind.setdefault("text" if r.kind == "text" else r.metadata["tag"], []).append(r)
     tokenizer = build_tokenizer(cfg.data_dir)
     torch.manual_seed(cfg.seed)
     net = MiniFlowNet(MiniFlowConfig(image_size=cfg.image_size, vocab=tokenizer.vocab))
@@ -141,7 +145,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         ema.step(params, step)
         step += 1
         elapsed += time.perf_counter() - start
-        log.write(json.dumps({"step": step, "loss": float(loss), "elapsed": round(elapsed, 3)}) + "\n")
+        log.write(json.dumps({"step": step, "loss": float(loss.detach()), "elapsed": round(elapsed, 3)}) + "\n")
         bar.update(1)
         if step % cfg.save_every == 0 or step == cfg.steps:
             log.flush()

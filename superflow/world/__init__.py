@@ -1,0 +1,1 @@
+"""The mini world: a procedurally generated text-to-image world for CPU experiments."""

@@ -1,0 +1,74 @@
+"""Text-rendering prompts for the mini world's OCR task (the paper's OCR analogue).
+
+Strings of 2 to 4 characters from an alphabet without look-alike pairs (O/0, I/1, S/5, B/8, Z/2,
+G/6, D, Q) are drawn dark on light with Pillow's built-in scalable font, never a system font, so a
+render looks the same on every machine.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+TEXT_ALPHABET = "ACEFHKLMNPRTUVXY3479"
+TEXT_BACKGROUND = (245, 245, 245)
+TEXT_TEMPLATES = ('a sign that says "{}"', 'the text "{}"', 'a label reading "{}"')
+
+
+@lru_cache(maxsize=16)
+def _font(size: int):
+    return ImageFont.load_default(size=size)
+
+
+def render_text(text: str, size: int = 32, rng: np.random.Generator | None = None) -> np.ndarray:
+    """uint8 [size, size, 3]: ``text`` centred (small random jitter when ``rng`` is given)."""
+    image = Image.new("RGB", (size, size), TEXT_BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    font_size = int(round(size * 0.45))
+    while True:  # the largest font whose text keeps a 2 px margin
+        font = _font(font_size)
+        x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=font)
+        if x1 - x0 <= size - 4 * size / 32 or font_size <= 6:
+            break
+        font_size -= 1
+    slack_x, slack_y = max(0.0, (size - 4 * size / 32 - (x1 - x0)) / 2), max(0.0, (size - (y1 - y0)) / 4)
+    x, y = (size - (x1 - x0)) / 2 - x0, (size - (y1 - y0)) / 2 - y0
+    ink = (20, 20, 20)
+    if rng is not None:
+        x += rng.uniform(-1, 1) * slack_x
+        y += rng.uniform(-1, 1) * slack_y
+        ink = tuple(int(v) for v in rng.integers(0, 60, size=3))
+    draw.text((x, y), text, font=font, fill=ink)
+    return np.asarray(image)
+
+
+def make_text_prompts(n: int, seed: int = 0) -> list[str]:
+    """``n`` distinct prompts, each asking for a 2-4 character string in double quotes."""
+    rng = np.random.default_rng(seed)
+    seen: dict[str, None] = {}
+    while len(seen) < n:
+        length = int(rng.integers(2, 5))
+        text = "".join(rng.choice(list(TEXT_ALPHABET), size=length))
+        seen.setdefault(TEXT_TEMPLATES[int(rng.integers(len(TEXT_TEMPLATES)))].format(text))
+    return list(seen)
+
+
+def make_text_splits(out_dir: str | Path, n_train: int = 2000, n_test: int = 300, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Disjoint train/test text prompts (no target string in both), as ``ocr_train.txt``/``ocr_test.txt``."""
+    prompts = make_text_prompts(2 * (n_train + n_test), seed)
+    test, train, test_targets = [], [], set()
+    for p in prompts:
+        target = p.split('"')[1]
+        if len(test) < n_test:
+            test.append(p)
+            test_targets.add(target)
+        elif target not in test_targets and len(train) < n_train:
+            train.append(p)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ocr_train.txt").write_text("\n".join(train) + "\n")
+    (out / "ocr_test.txt").write_text("\n".join(test) + "\n")
+    return train, test
