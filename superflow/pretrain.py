@@ -32,6 +32,7 @@ class PretrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     image_size: int = 32
+    channels: tuple[int, ...] = (32, 64, 128)
     cfg_dropout: float = 0.1
     text_fraction: float = 0.3
     ema_decay: float = 0.99
@@ -112,7 +113,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         by_kind.setdefault("text" if r.kind == "text" else r.metadata["tag"], []).append(r)
     tokenizer = build_tokenizer(cfg.data_dir)
     torch.manual_seed(cfg.seed)
-    net = MiniFlowNet(MiniFlowConfig(image_size=cfg.image_size, vocab=tokenizer.vocab))
+    net = MiniFlowNet(MiniFlowConfig(image_size=cfg.image_size, channels=tuple(cfg.channels), vocab=tokenizer.vocab))
     params = list(net.parameters())
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = EMA(params, decay=cfg.ema_decay, update_every=1)
