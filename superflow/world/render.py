@@ -1,6 +1,6 @@
 """Rendering a GenEval metadata record to a small image, exactly as it asks.
 
-Objects are placed by rejection sampling (inside the canvas, not overlapping, relations respected),
+Objects are placed by rejection sampling (inside the canvas, 2 px apart, relations true under GenEval's own position rule),
 so each render is a ground-truth example of its prompt. Rendering takes well under a millisecond
 at 32 px, so training data is rendered on the fly.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
+from superflow.evaluation.geneval_rules import relative_position
 from superflow.world.spec import BACKGROUND, COLOURS, SHAPES
 
 _MAX_TRIES = 200
@@ -30,26 +31,11 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, box: tuple[float, float, 
         t = max(1.5, (x1 - x0) / 4)
         draw.ellipse([x0, y0, x1, y1], outline=colour, width=int(round(t)))
     elif shape == "cross":
-        t = (x1 - x0) / 3
+        t = max(2.0, (x1 - x0) / 4)
         draw.rectangle([cx - t / 2, y0, cx + t / 2, y1], fill=colour)
         draw.rectangle([x0, cy - t / 2, x1, cy + t / 2], fill=colour)
     else:
         raise ValueError(f"unknown shape {shape!r}; known: {', '.join(SHAPES)}")
-
-
-def _satisfies(relation: str, a: tuple, b: tuple) -> bool:
-    """Object centre ``a`` stands in ``relation`` to centre ``b`` with a clear margin."""
-    (ax, ay), (bx, by) = a, b
-    dx, dy = ax - bx, ay - by
-    if relation == "left of":
-        return dx < 0 and abs(dx) > abs(dy)
-    if relation == "right of":
-        return dx > 0 and abs(dx) > abs(dy)
-    if relation == "above":
-        return dy < 0 and abs(dy) > abs(dx)
-    if relation == "below":
-        return dy > 0 and abs(dy) > abs(dx)
-    raise ValueError(f"unknown relation {relation!r}")
 
 
 def scene_objects(metadata: dict, rng: np.random.Generator) -> list[tuple[str, str, int | None, list | None]]:
@@ -69,20 +55,19 @@ def render_scene(metadata: dict, size: int = 32, rng: np.random.Generator | None
     scale = size / 32
     lo, hi = (7 if len(objects) <= 2 else 6) * scale, (12 if len(objects) <= 2 else 8) * scale
     for _ in range(_MAX_TRIES):
-        boxes, centres = [], []
+        boxes = []
         ok = True
         for _obj in objects:
             side = rng.uniform(lo, hi)
             for _inner in range(50):
                 x0, y0 = rng.uniform(1, size - 1 - side, size=2)
                 box = (x0, y0, x0 + side, y0 + side)
-                if all(box[2] + 1 < b[0] or b[2] + 1 < box[0] or box[3] + 1 < b[1] or b[3] + 1 < box[1] for b in boxes):
+                if all(box[2] + 2 < b[0] or b[2] + 2 < box[0] or box[3] + 2 < b[1] or b[3] + 2 < box[1] for b in boxes):
                     break
             else:
                 ok = False
                 break
             boxes.append(box)
-            centres.append(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2))
         if not ok:
             continue
         # relations hold between every instance of the two groups
@@ -90,7 +75,7 @@ def render_scene(metadata: dict, size: int = 32, rng: np.random.Generator | None
             if position:
                 relation, other = position
                 targets = [j for j, o in enumerate(objects) if o[2] == other]
-                if not all(_satisfies(relation, centres[i], centres[j]) for j in targets):
+                if not all(relation in relative_position(boxes[i], boxes[j]) for j in targets):
                     ok = False
         if ok:
             break

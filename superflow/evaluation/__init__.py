@@ -1,0 +1,1 @@
+"""Evaluation: GenEval's scoring rules (detector-independent) and held-out evaluation helpers."""
