@@ -79,7 +79,7 @@ def test_prompt_reaches_the_image(pipe):
 @pytest.mark.parametrize("name", ["tokenizer", "tokenizer_2", "tokenizer_3"])
 def test_tokenizers_tell_prompts_apart(pipe, name):
     tok = getattr(pipe, name)
-    encoder = getattr(pipe, {"tokenizer": "text_encoder", "tokenizer_2": "text_encoder_2", "tokenizer_3": "text_encoder_3"}[name])
+    encoder = getattr(pipe, name.replace("tokenizer", "text_encoder"))
     max_length = 16 if name == "tokenizer_3" else CLIP_MAX_LENGTH
     ids = tok(PROMPTS + OTHER_PROMPTS, padding="max_length", max_length=max_length, truncation=True).input_ids
     assert len({tuple(row) for row in ids}) == len(ids)
@@ -88,7 +88,7 @@ def test_tokenizers_tell_prompts_apart(pipe, name):
         assert len(content) >= 3 and tok.unk_token_id not in content
         assert max(row) < encoder.config.vocab_size
     assert tok.eos_token_id == encoder.config.eos_token_id and tok.pad_token_id == encoder.config.pad_token_id
-    assert tok.model_max_length == max(max_length, T5_MAX_LENGTH if name == "tokenizer_3" else 0)
+    assert tok.model_max_length == (T5_MAX_LENGTH if name == "tokenizer_3" else CLIP_MAX_LENGTH)
 
 
 def test_save_and_load_offline_round_trip(pipe, tiny_sd3_dir, monkeypatch):
