@@ -86,6 +86,36 @@ def _cmd_pretrain(args) -> int:
     return 0
 
 
+def _cmd_evaluate(args) -> int:
+    """Score a model's deterministic samples on held-out prompts with a reward; print JSON."""
+    import json
+
+    from superflow.config import load_config
+    from superflow.evaluation.runner import evaluate_policy
+    from superflow.prompts import load_prompts
+    from superflow.rewards import get_reward
+    from superflow.train import build_policy
+
+    cfg = load_config(args.config, list(args.set or []))
+    prompts = load_prompts(args.prompts or cfg.data.test_prompts)
+    if args.limit:
+        from superflow.prompts import PromptSet
+
+        prompts = PromptSet(prompts.prompts[: args.limit], prompts.metadata[: args.limit], prompts.source)
+    result = evaluate_policy(
+        build_policy(cfg), prompts, get_reward(cfg.reward.name, **cfg.reward.kwargs),
+        images_per_prompt=args.images_per_prompt, num_steps=cfg.sample.eval_num_steps,
+        guidance_scale=cfg.sample.guidance_scale, batch_size=cfg.sample.batch_size, seed=cfg.eval_seed,
+        progress=not args.quiet,
+    )
+    result.update(prompts=prompts.source, config=args.config, overrides=list(args.set or []))
+    text = json.dumps(result, indent=1)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    print(text)
+    return 0
+
+
 def _cmd_config_help(args) -> int:
     from superflow.config import describe
 
@@ -150,6 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_pretrain)
+
+    p = sub.add_parser("evaluate", help="score a model's samples on held-out prompts with the config's reward")
+    p.add_argument("--config", required=True)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("--prompts", help="prompt file (default: data.test_prompts)")
+    p.add_argument("--images-per-prompt", type=int, default=1)
+    p.add_argument("--limit", type=int, default=0, help="first N prompts only")
+    p.add_argument("--output", help="also write the JSON here")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("config-help", help="every config key with its default and meaning")
     p.set_defaults(func=_cmd_config_help)
