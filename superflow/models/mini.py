@@ -71,6 +71,30 @@ class PromptTokenizer:
         return ids, ids != 0
 
 
+class PromptEncoder(nn.Module):
+    """Token embeddings + positions + a small transformer; returns tokens, mask and a pooled vector.
+
+    A learned null token is prepended so attention and pooling stay defined for the empty
+    (unconditional) prompt. MiniFlow and the preference model both read prompts with it.
+    """
+
+    def __init__(self, vocab_size: int, dim: int, layers: int, heads: int, max_tokens: int):
+        super().__init__()
+        self.token_embedding = nn.Embedding(vocab_size, dim)
+        self.position_embedding = nn.Parameter(torch.zeros(1, max_tokens, dim))
+        layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.0, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.null_token = nn.Parameter(torch.zeros(1, 1, dim))
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h = self.token_embedding(ids) + self.position_embedding[:, : ids.shape[1]]
+        h = torch.cat([self.null_token.expand(len(ids), -1, -1), h], dim=1)
+        mask = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
+        h = self.encoder(h, src_key_padding_mask=~mask)
+        pooled = (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        return h, mask, pooled
+
+
 @dataclass
 class MiniFlowConfig:
     image_size: int = 32
@@ -125,11 +149,7 @@ class MiniFlowNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         c0, c1, c2 = cfg.channels
-        self.token_embedding = nn.Embedding(len(cfg.vocab), cfg.text_dim)
-        self.position_embedding = nn.Parameter(torch.zeros(1, cfg.max_tokens, cfg.text_dim))
-        layer = nn.TransformerEncoderLayer(cfg.text_dim, cfg.heads, 2 * cfg.text_dim, dropout=0.0, batch_first=True, norm_first=True)
-        self.text_encoder = nn.TransformerEncoder(layer, cfg.text_layers, enable_nested_tensor=False)
-        self.null_token = nn.Parameter(torch.zeros(1, 1, cfg.text_dim))
+        self.prompt_encoder = PromptEncoder(len(cfg.vocab), cfg.text_dim, cfg.text_layers, cfg.heads, cfg.max_tokens)
         self.time_mlp = nn.Sequential(nn.Linear(64, cfg.cond_dim), nn.SiLU(), nn.Linear(cfg.cond_dim, cfg.cond_dim))
         self.text_proj = nn.Linear(cfg.text_dim, cfg.cond_dim)
         self.conv_in = nn.Conv2d(3, c0, 3, padding=1)
@@ -151,17 +171,8 @@ class MiniFlowNet(nn.Module):
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
 
-    def encode_text(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.token_embedding(ids) + self.position_embedding[:, : ids.shape[1]]
-        # A learned null token keeps attention defined for the empty (unconditional) prompt.
-        h = torch.cat([self.null_token.expand(len(ids), -1, -1), h], dim=1)
-        mask = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
-        h = self.text_encoder(h, src_key_padding_mask=~mask)
-        pooled = (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-        return h, mask, pooled
-
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        tokens, mask, pooled = self.encode_text(ids, mask)
+        tokens, mask, pooled = self.prompt_encoder(ids, mask)
         cond = self.time_mlp(_timestep_embedding(sigma, 64)) + self.text_proj(pooled)
         h0 = self.down0(self.conv_in(x), cond)
         h1 = self.attn1(self.down1(self.pool0(h0), cond), tokens, mask)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from superflow.models.mini import PromptTokenizer
+from superflow.models.mini import PromptEncoder, PromptTokenizer
 from superflow.models.weights import WeightSpec, load_weights_folder, save_weights_folder
 
 
@@ -49,22 +49,6 @@ class ImageEncoder(nn.Module):
         return self.head(torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1))
 
 
-class TextEncoder(nn.Module):
-    def __init__(self, cfg: PreferenceModelConfig):
-        super().__init__()
-        self.embedding = nn.Embedding(len(cfg.vocab), cfg.text_dim)
-        self.position = nn.Parameter(torch.zeros(1, cfg.max_tokens, cfg.text_dim))
-        layer = nn.TransformerEncoderLayer(cfg.text_dim, cfg.heads, 2 * cfg.text_dim, dropout=0.0, batch_first=True, norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, cfg.text_layers, enable_nested_tensor=False)
-        self.head = nn.Linear(cfg.text_dim, cfg.embed_dim)
-
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        mask = mask.clone()
-        mask[:, 0] = True  # the empty prompt still has one position to pool
-        h = self.encoder(self.embedding(ids) + self.position[:, : ids.shape[1]], src_key_padding_mask=~mask)
-        return self.head((h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True))
-
-
 class PreferenceModel(nn.Module):
     """``score(images, prompts) = exp(logit_scale) * cos(image_embedding, text_embedding)``."""
 
@@ -73,14 +57,15 @@ class PreferenceModel(nn.Module):
         self.cfg = cfg
         self.tokenizer = PromptTokenizer(cfg.vocab, cfg.max_tokens)
         self.image_encoder = ImageEncoder(cfg.embed_dim)
-        self.text_encoder = TextEncoder(cfg)
+        self.text_encoder = PromptEncoder(len(cfg.vocab), cfg.text_dim, cfg.text_layers, cfg.heads, cfg.max_tokens)
+        self.text_head = nn.Linear(cfg.text_dim, cfg.embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(2.3))  # exp(2.3) ~ 10, learned as in CLIP
 
     def forward(self, images: torch.Tensor, prompts: Sequence[str]) -> torch.Tensor:
         ids, mask = self.tokenizer(prompts)
         device = self.logit_scale.device
         img = F.normalize(self.image_encoder(images.to(device)), dim=-1)
-        txt = F.normalize(self.text_encoder(ids.to(device), mask.to(device)), dim=-1)
+        txt = F.normalize(self.text_head(self.text_encoder(ids.to(device), mask.to(device))[2]), dim=-1)
         return self.logit_scale.exp() * (img * txt).sum(-1)
 
 
