@@ -71,7 +71,7 @@ def test_config_file_with_base_and_round_trip(tmp_path):
 
 def test_demo_command_runs_offline(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--output-dir", str(out), "--epochs", "2", "--quiet"]) == 0
+    assert main(["demo", "--output-dir", str(out), "--epochs", "2", "--quiet", "--method", "superflow"]) == 0
     printed = capsys.readouterr().out
     assert "superflow: train reward" in printed
     lines = (out / "superflow" / "metrics.jsonl").read_text().splitlines()
