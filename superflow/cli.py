@@ -86,6 +86,27 @@ def _cmd_pretrain(args) -> int:
     return 0
 
 
+def _cmd_train_preference(args) -> int:
+    """Train the mini world's preference model (the PickScore analogue) on hidden-preference pairs."""
+    import json
+
+    from superflow.pretrain import build_tokenizer
+    from superflow.prompts import load_prompts
+    from superflow.rewards.preference_model import save_preference_model, train_preference_model
+
+    def records(split):
+        loaded = load_prompts(Path(args.data_dir) / "geneval" / f"{split}_metadata.jsonl")
+        return [{**m, "prompt": p} for p, m in zip(loaded.prompts, loaded.metadata)]
+
+    model, report = train_preference_model(
+        records("train"), records("test"), build_tokenizer(args.data_dir).vocab,
+        steps=args.steps, batch_size=args.batch_size, seed=args.seed, progress=not args.quiet,
+    )
+    save_preference_model(model, args.output_dir, extra={"training": report, "seed": args.seed, "steps": args.steps})
+    print(json.dumps(report))
+    return 0
+
+
 def _cmd_evaluate(args) -> int:
     """Score a model's deterministic samples on held-out prompts with a reward; print JSON."""
     import json
@@ -182,6 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_pretrain)
+
+    p = sub.add_parser("train-preference", help="train the mini world's preference model (PickScore analogue)")
+    p.add_argument("--data-dir", default="runs/world", help="folder written by `superflow world`")
+    p.add_argument("--output-dir", default="runs/preference")
+    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_train_preference)
 
     p = sub.add_parser("evaluate", help="score a model's samples on held-out prompts with the config's reward")
     p.add_argument("--config", required=True)

@@ -78,3 +78,16 @@ def test_reward_loads_the_saved_model_or_names_what_is_missing(tmp_path, monkeyp
     monkeypatch.delenv("SUPERFLOW_MINI_PREFERENCE_PATH", raising=False)
     with pytest.raises(WeightsNotFoundError, match="train-preference"):
         get_reward("mini_preference", path=str(tmp_path / "none"))
+
+
+def test_pairs_are_labelled_by_the_hidden_preference(tmp_path):
+    from superflow.world.preference_data import make_pairs
+    from superflow.world.prompts import make_splits
+
+    train, _ = make_splits(tmp_path, n_train=200, n_test=30, seed=0)
+    pairs = make_pairs(train, 48, np.random.default_rng(0))
+    assert pairs.images_a.shape == (48, 32, 32, 3) and len(pairs.prompts) == 48
+    assert set(np.unique(pairs.prefer_a)) <= {0.0, 0.5, 1.0}
+    assert 0.2 < (pairs.prefer_a == 1).mean() < 0.8  # both sides win: no position bias
+    again = make_pairs(train, 48, np.random.default_rng(0))
+    assert np.array_equal(again.images_a, pairs.images_a) and np.array_equal(again.prefer_a, pairs.prefer_a)

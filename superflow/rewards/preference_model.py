@@ -93,3 +93,47 @@ def load_preference_model(path: str | Path | None) -> PreferenceModel:
     model = PreferenceModel(PreferenceModelConfig(**{k: v for k, v in raw.items() if k in fields}))
     model.load_state_dict(state)
     return model.eval()
+
+
+def train_preference_model(
+    train_records: list[dict],
+    test_records: list[dict],
+    vocab: list[str],
+    *,
+    steps: int = 600,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    eval_pairs: int = 1000,
+    progress: bool = True,
+) -> tuple[PreferenceModel, dict]:
+    """Fit the dual encoder to hidden-preference pairs; report held-out pair accuracy (ties excluded)."""
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from superflow.world.preference_data import make_pairs
+
+    to_tensor = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255
+    torch.manual_seed(seed)
+    model = PreferenceModel(PreferenceModelConfig(vocab=vocab))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    losses = []
+    for step in tqdm(range(steps), desc="preference model", disable=not progress):
+        pairs = make_pairs(train_records, batch_size, np.random.default_rng([seed, step]))
+        loss = pickscore_pair_loss(
+            model(to_tensor(pairs.images_a), pairs.prompts),
+            model(to_tensor(pairs.images_b), pairs.prompts),
+            torch.as_tensor(pairs.prefer_a, dtype=torch.float32),
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    model.eval()
+    pairs = make_pairs(test_records, eval_pairs, np.random.default_rng([seed, 10**6]))
+    with torch.no_grad():
+        a = model(to_tensor(pairs.images_a), pairs.prompts).numpy()
+        b = model(to_tensor(pairs.images_b), pairs.prompts).numpy()
+    decided = pairs.prefer_a != 0.5
+    accuracy = float(((a > b) == (pairs.prefer_a == 1))[decided].mean())
+    return model, {"heldout_pair_accuracy": accuracy, "heldout_pairs": int(decided.sum()), "final_loss": float(np.mean(losses[-20:]))}
