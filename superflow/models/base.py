@@ -38,6 +38,21 @@ class Conditioning:
         return Conditioning({k: torch.cat([p.tensors[k] for p in parts]) for k in keys})
 
 
+def pick_device(name: str) -> torch.device:
+    """'auto' is CUDA when available, else the CPU; anything else is taken as a torch device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def guided_velocity(out: torch.Tensor, guidance_scale: float, detach_uncond: bool) -> torch.Tensor:
+    """Classifier-free guidance on a batch stacked as [unconditional; conditional]."""
+    uncond, text = out.chunk(2)
+    if detach_uncond:
+        uncond = uncond.detach()
+    return uncond + guidance_scale * (text - uncond)
+
+
 class FlowPolicy(ABC):
     """A rectified-flow text-to-image model whose velocity field RL fine-tunes.
 

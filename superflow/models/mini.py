@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from superflow.flow.schedule import sd3_sigmas
-from superflow.models.base import Conditioning, FlowPolicy
+from superflow.models.base import Conditioning, FlowPolicy, guided_velocity, pick_device
 from superflow.models.weights import WeightSpec, load_weights_folder, save_weights_folder
 
 PAD, UNK, QUOTE_OPEN, QUOTE_CLOSE = "<pad>", "<unk>", "<q>", "</q>"
@@ -210,7 +210,7 @@ class MiniFlowPolicy(FlowPolicy):
 
     def __init__(self, path: str | Path | None = None, *, net: MiniFlowNet | None = None, device: str = "cpu"):
         self.net = net if net is not None else load_miniflow(path)
-        self._device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+        self._device = pick_device(device)
         self.net.to(self._device)
         self.reference = copy.deepcopy(self.net).requires_grad_(False).eval()
         self.tokenizer = PromptTokenizer(self.net.cfg.vocab, self.net.cfg.max_tokens)
@@ -239,10 +239,7 @@ class MiniFlowPolicy(FlowPolicy):
             torch.cat([x, x]), torch.cat([sigma, sigma]),
             torch.cat([null["ids"].expand(b, -1), ids]), torch.cat([null["mask"].expand(b, -1), mask]),
         )
-        uncond, text = out.chunk(2)
-        if detach_uncond:
-            uncond = uncond.detach()
-        return uncond + guidance_scale * (text - uncond)
+        return guided_velocity(out, guidance_scale, detach_uncond)
 
     def sigma_schedule(self, num_steps: int) -> torch.Tensor:
         return sd3_sigmas(num_steps, shift=1.0)

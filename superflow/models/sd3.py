@@ -13,7 +13,7 @@ from typing import Sequence
 
 import torch
 
-from superflow.models.base import Conditioning, FlowPolicy
+from superflow.models.base import Conditioning, FlowPolicy, guided_velocity, pick_device
 from superflow.models.weights import SD3_WEIGHTS, resolve_weights
 
 #: Flow-GRPO's LoRA targets: every attention projection of the joint (MM-DiT) blocks.
@@ -36,12 +36,6 @@ def torch_dtype(name: str) -> torch.dtype:
         return _DTYPES[name]
     except KeyError:
         raise ValueError(f"unknown dtype {name!r}; choose one of {sorted(_DTYPES)}") from None
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 class SD3Policy(FlowPolicy):
@@ -143,10 +137,7 @@ class SD3Policy(FlowPolicy):
         )[0].float()
         if guidance_scale <= 1.0:
             return out
-        uncond, text = out.chunk(2)
-        if detach_uncond:
-            uncond = uncond.detach()
-        return uncond + guidance_scale * (text - uncond)
+        return guided_velocity(out, guidance_scale, detach_uncond)
 
     def sigma_schedule(self, num_steps: int) -> torch.Tensor:
         # The checkpoint's own scheduler decides shift and dynamic shifting, so ask it.
