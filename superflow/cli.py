@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain", help="pretrain MiniFlow on the mini world's renders (CPU)")
     p.add_argument("--data-dir", default="runs/world", help="folder written by `superflow world`")
     p.add_argument("--output-dir", default="runs/miniflow")
-    p.add_argument("--steps", type=int, default=900, help="optimiser steps (the early stop that leaves room for RL)")
+    p.add_argument("--steps", type=int, default=1700, help="optimiser steps (the early stop that leaves room for RL)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2)

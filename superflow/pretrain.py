@@ -27,14 +27,18 @@ class PretrainConfig:
     output_dir: str = "runs/miniflow"
     data_dir: str = "runs/world"
     seed: int = 0
-    steps: int = 900
+    steps: int = 1700
     batch_size: int = 64
     lr: float = 1e-3
+    warmup_steps: int = 100
+    decay_fraction: float = 0.3
+    final_lr_fraction: float = 0.05
     weight_decay: float = 1e-4
     image_size: int = 32
     channels: tuple[int, ...] = (32, 64, 128)
     cfg_dropout: float = 0.1
-    text_fraction: float = 0.3
+    text_fraction: float = 0.4
+    text_position_jitter: float = 0.0
     ema_decay: float = 0.99
     save_every: int = 100
     threads: int = 2
@@ -59,12 +63,12 @@ def load_world_records(data_dir: str | Path, split: str) -> list[WorldRecord]:
     return records
 
 
-def render_record(record: WorldRecord, size: int, rng: np.random.Generator) -> np.ndarray:
+def render_record(record: WorldRecord, size: int, rng: np.random.Generator, text_position_jitter: float = 1.0) -> np.ndarray:
     from superflow.world.render import render_scene
     from superflow.world.text import render_text
 
     if record.kind == "text":
-        return render_text(record.metadata["text"], size=size, rng=rng)
+        return render_text(record.metadata["text"], size=size, rng=rng, position_jitter=text_position_jitter)
     return render_scene(record.metadata, size=size, rng=rng)
 
 
@@ -90,9 +94,25 @@ def _batch(pools: dict[str, list[WorldRecord]], cfg: PretrainConfig, step: int) 
         kind = "text" if rng.random() < cfg.text_fraction else scene_tags[int(rng.integers(len(scene_tags)))]
         pool = pools[kind]
         record = pool[int(rng.integers(len(pool)))]
-        images.append(render_record(record, cfg.image_size, rng))
+        images.append(render_record(record, cfg.image_size, rng, cfg.text_position_jitter))
         prompts.append("" if rng.random() < cfg.cfg_dropout else record.prompt)
     return to_model_space(np.stack(images)), prompts
+
+
+def learning_rate(cfg: PretrainConfig, step: int) -> float:
+    """Warm-up, constant, then a linear decay over the last ``decay_fraction`` of the steps.
+
+    A function of the step alone, so a resumed run follows the same schedule. Decaying at the end
+    of a fixed budget is what makes an early-stopped base usable (measured: the EMA of a constant-lr
+    run scored 0.26 GenEval at 1,200 steps).
+    """
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    decay_start = cfg.steps * (1 - cfg.decay_fraction)
+    if step < decay_start or cfg.decay_fraction <= 0:
+        return cfg.lr
+    progress = min(1.0, (step - decay_start) / max(cfg.steps - decay_start, 1))
+    return cfg.lr * (1 - progress * (1 - cfg.final_lr_fraction))
 
 
 def flow_matching_loss(net: MiniFlowNet, x0: torch.Tensor, ids, mask, generator: torch.Generator) -> torch.Tensor:
@@ -139,6 +159,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         ids, mask = tokenizer(prompts)
         gen = torch.Generator().manual_seed(int(np.random.SeedSequence([cfg.seed, step, 1]).generate_state(1)[0]))
         loss = flow_matching_loss(net, x0, ids, mask, gen)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(cfg, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -146,7 +168,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         ema.step(params, step)
         step += 1
         elapsed += time.perf_counter() - start
-        log.write(json.dumps({"step": step, "loss": float(loss.detach()), "elapsed": round(elapsed, 3)}) + "\n")
+        log.write(json.dumps({"step": step, "loss": float(loss.detach()), "lr": optimizer.param_groups[0]["lr"], "elapsed": round(elapsed, 3)}) + "\n")
         bar.update(1)
         if step % cfg.save_every == 0 or step == cfg.steps:
             log.flush()

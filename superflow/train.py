@@ -29,6 +29,7 @@ from superflow.checkpoint import (
     set_rng_state,
 )
 from superflow.config import Config, dump_config
+from superflow.evaluation.runner import evaluate_policy
 from superflow.flow.sampler import Trajectories, sample_trajectories, step_log_prob
 from superflow.models.base import Conditioning, FlowPolicy
 from superflow.prompts import PromptSet, load_prompts
@@ -349,30 +350,33 @@ class Trainer:
         return {k: drift_adaptive_rho(np.zeros(1), np.asarray([changes[keys_arr == k].mean()]), half_life) for k in dict.fromkeys(keys)}
 
     # ------------------------------------------------------------------ evaluation
-    @torch.no_grad()
     def evaluate(self, prompt_set: PromptSet | None = None, num_prompts: int | None = None) -> dict[str, float]:
-        """Mean reward of deterministic (ODE) samples on held-out prompts, with the EMA weights."""
+        """Mean reward of deterministic (ODE) samples on held-out prompts, with the EMA weights.
+
+        The same code and noise as ``superflow evaluate``, so a run's last evaluation equals the
+        evaluation of its exported weights.
+        """
         prompt_set = prompt_set or self.test_prompts
         if prompt_set is None:
             return {}
         cfg = self.cfg
-        n = num_prompts or cfg.eval_num_prompts or len(prompt_set)
-        idx = np.arange(min(n, len(prompt_set)))
-        scores = []
+        n = min(num_prompts or cfg.eval_num_prompts or len(prompt_set), len(prompt_set))
+        subset = PromptSet(prompt_set.prompts[:n], prompt_set.metadata[:n], prompt_set.source)
         context = self.ema.swapped_in(self.params) if self.ema is not None else nullcontext()
         with context:
-            self.policy.eval()
-            for start in range(0, len(idx), cfg.sample.batch_size):
-                batch = idx[start : start + cfg.sample.batch_size]
-                cond = self._encode([prompt_set.prompts[i] for i in batch])
-                gens = [torch.Generator().manual_seed(_seed_from(cfg.eval_seed, int(i))) for i in batch]
-                traj = sample_trajectories(
-                    self.policy, cond, gens, num_steps=cfg.sample.eval_num_steps,
-                    guidance_scale=cfg.sample.guidance_scale, noise_level=0.0,
-                )
-                scores.append(self._score(self.policy.decode(traj.final), batch, prompt_set))
-        scores = np.concatenate(scores)
-        return {"eval_reward_mean": float(scores.mean()), "eval_reward_std": float(scores.std()), "eval_num_images": len(scores)}
+            result = evaluate_policy(
+                self.policy, subset, self.reward, num_steps=cfg.sample.eval_num_steps,
+                guidance_scale=cfg.sample.guidance_scale, batch_size=cfg.sample.batch_size, seed=cfg.eval_seed,
+            )
+        metrics = {"eval_reward_mean": result["mean"], "eval_reward_std": result["std"], "eval_num_images": result["images"]}
+        if len(result["per_tag"]) > 1:
+            metrics["eval_reward_tag_mean"] = result["tag_mean"]
+        for name, summary in result.items():
+            if isinstance(summary, dict) and name != "per_tag":
+                metrics[f"eval_{name}_mean"] = summary["mean"]
+                if len(summary["per_tag"]) > 1:
+                    metrics[f"eval_{name}_tag_mean"] = summary["tag_mean"]
+        return metrics
 
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, epoch: int) -> dict[str, Any]:

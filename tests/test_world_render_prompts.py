@@ -1,6 +1,7 @@
 """The mini world's prompts and renders: schema, splits, determinism, validity."""
 
 import json
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -21,14 +22,21 @@ def test_vocabulary_is_large_enough():
     assert len(SHAPES) >= 5 and len(COLOURS) >= 6 and set(RELATIONS) == {"left of", "right of", "above", "below"}
 
 
-def test_splits_follow_geneval_schema_and_are_disjoint(splits):
+def test_splits_follow_geneval_schema_hold_out_compositions_and_balance_tags(splits):
     (train, test), out = splits
-    assert len(train) == 2000 and len(test) == 300
-    assert {r["tag"] for r in test} == set(TAGS)
+    assert len(train) == 2000 and len(test) == 300 and len({r["prompt"] for r in test}) == 300
     on_disk = [json.loads(x) for x in (out / "test_metadata.jsonl").read_text().splitlines()]
     assert on_disk == test
+    test_tags = Counter(r["tag"] for r in test)
+    assert set(test_tags) == set(TAGS)
+    assert test_tags["single_object"] == len(SHAPES) * 3 and test_tags["two_object"] == 45  # all there are
+    assert test_tags["counting"] == test_tags["colors"] == test_tags["position"] == 50
+    assert test_tags["color_attr"] == 300 - 18 - 45 - 3 * 50  # the largest tag fills up
     key = lambda r: json.dumps(r["include"], sort_keys=True)
-    assert not {key(r) for r in train} & {key(r) for r in test}, "a test requirement set is trained on"
+    for tag in ("position", "color_attr"):  # compositions: no test requirement set is trained on
+        assert not {key(r) for r in train if r["tag"] == tag} & {key(r) for r in test if r["tag"] == tag}, tag
+    for tag in ("single_object", "two_object", "counting", "colors"):  # every shape and colour is trained on
+        assert {key(r) for r in test if r["tag"] == tag} <= {key(r) for r in train if r["tag"] == tag}, tag
     for r in train + test:
         assert set(r) <= {"tag", "include", "exclude", "prompt"}
         for item in r["include"]:

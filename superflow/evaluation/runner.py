@@ -34,10 +34,13 @@ def evaluate_policy(
     """Mean reward of ODE samples (the same noise for the same prompt and seed), overall and per tag.
 
     GenEval's protocol is 4 images per prompt and the overall score is the mean of the per-tag
-    accuracies; ``per_tag`` and ``tag_mean`` give that when the prompts carry GenEval tags.
+    accuracies; ``per_tag`` and ``tag_mean`` give that when the prompts carry GenEval tags. Per-image
+    metrics a reward reports in ``info["per_image"]`` (GenEval's strict and partial scores) are
+    summarised the same way under their own names.
     """
     jobs = [(i, k) for i in range(len(prompts)) for k in range(images_per_prompt)]
     scores = np.empty(len(jobs))
+    extra: dict[str, np.ndarray] = {}  # per-image metrics a reward reports besides its score
     policy.eval()
     for start in tqdm(range(0, len(jobs), batch_size), desc="evaluate", disable=not progress):
         chunk = jobs[start : start + batch_size]
@@ -47,16 +50,24 @@ def evaluate_policy(
             policy, policy.encode_prompts(texts), gens, num_steps=num_steps, guidance_scale=guidance_scale, noise_level=0.0
         )
         meta = [prompts.metadata[i] for i, _ in chunk]
-        scores[start : start + len(chunk)], _ = reward(policy.decode(traj.final).cpu(), texts, meta)
+        scores[start : start + len(chunk)], info = reward(policy.decode(traj.final).cpu(), texts, meta)
+        for name, values in (info.get("per_image") or {}).items():
+            extra.setdefault(name, np.full(len(jobs), np.nan))[start : start + len(chunk)] = np.asarray(values, np.float64)
+    tags = [prompts.metadata[i].get("tag", "all") for i, _ in jobs]
+    result = {"reward": reward.name, **_summary(scores, tags), "images": len(jobs)}
+    for name, values in extra.items():
+        result[name] = _summary(values, tags)
+    return result
+
+
+def _summary(values: np.ndarray, tags: list[str]) -> dict:
     by_tag: dict[str, list[float]] = defaultdict(list)
-    for (i, _), s in zip(jobs, scores):
-        by_tag[prompts.metadata[i].get("tag", "all")].append(float(s))
+    for tag, v in zip(tags, values):
+        by_tag[tag].append(float(v))
     per_tag = {t: float(np.mean(v)) for t, v in by_tag.items()}
     return {
-        "reward": reward.name,
-        "mean": float(scores.mean()),
-        "std": float(scores.std()),
-        "images": len(jobs),
+        "mean": float(values.mean()),
+        "std": float(values.std()),
         "per_tag": per_tag,
         "tag_mean": float(np.mean(list(per_tag.values()))),
     }

@@ -25,6 +25,7 @@ def geneval_mini(mode: str = "partial"):
             results.append(score_detections(detect(image), {**meta, "prompt": prompt}))
         strict = np.array([r.correct for r in results], dtype=np.float64)
         partial = np.array([r.partial for r in results])
-        return (partial if mode == "partial" else strict), {"strict": float(strict.mean()), "partial": float(partial.mean())}
+        info = {"strict": float(strict.mean()), "partial": float(partial.mean()), "per_image": {"strict": strict, "partial": partial}}
+        return (partial if mode == "partial" else strict), info
 
     return score

@@ -52,28 +52,50 @@ def _with_templates(record: dict) -> list[dict]:
     return [{**record, "prompt": record["prompt"].format(opening=opening)} for opening in TEMPLATES]
 
 
-def make_splits(out_dir: str | Path, n_train: int = 2000, n_test: int = 300, seed: int = 0) -> tuple[list[dict], list[dict]]:
-    """Disjoint train/test prompts balanced over tags (small tags are split, not oversampled).
+HELD_OUT_MIN_SETS = 60
 
-    Each tag's distinct requirement sets are shuffled with ``seed``; the test split takes an equal
-    share per tag (at most a third of a tag), the train split up to ``n_train`` prompts from the
-    rest, round-robin over tags so rare tags are not crowded out. A requirement set comes with every
-    prompt opening (``TEMPLATES``) and all of them land in the same split, so no test requirement is
-    seen in training. Writes ``train_metadata.jsonl`` and ``test_metadata.jsonl``.
+
+def make_splits(out_dir: str | Path, n_train: int = 2000, n_test: int = 300, seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """Seeded train/test prompts, the test split balanced over tags as GenEval's is.
+
+    Tags with at least ``HELD_OUT_MIN_SETS`` distinct requirement sets (position, colour
+    attribution) are split by requirement set: a test requirement is never trained on, so these tags
+    measure composition. The small tags (6 single objects, 15 pairs, 18 counts, 36 coloured shapes)
+    have too few sets to hold any out without leaving a shape or colour unseen, so, as Flow-GRPO's
+    GenEval training prompts share GenEval's object classes, their test prompts are drawn from all
+    sets and the train split holds all of them too. Each tag gets ``n_test / 6`` test prompts where
+    it has that many; the largest held-out tags make up the rest. The train split takes up to
+    ``n_train`` prompts round-robin over tags so rare tags are not crowded out. Writes
+    ``train_metadata.jsonl`` and ``test_metadata.jsonl``.
     """
     rng = np.random.default_rng(seed)
     by_tag = _all_records()
     shuffled = {tag: [by_tag[tag][i] for i in rng.permutation(len(by_tag[tag]))] for tag in TAGS}
-    per_tag = int(np.ceil(n_test / len(TAGS) / len(TEMPLATES)))
-    take = {tag: min(per_tag, len(shuffled[tag]) // 3) for tag in TAGS}
-    # small tags cannot fill their share: the largest tags make up the difference
-    for tag in sorted(TAGS, key=lambda t: -len(shuffled[t])):
-        missing = int(np.ceil(n_test / len(TEMPLATES))) - sum(take.values())
-        if missing > 0:
-            take[tag] = min(take[tag] + missing, len(shuffled[tag]) // 3)
-    test = [r for tag in TAGS for record in shuffled[tag][: take[tag]] for r in _with_templates(record)]
-    rest = {tag: [r for record in shuffled[tag][take[tag]:] for r in _with_templates(record)][::-1] for tag in TAGS}
-    test = [test[i] for i in rng.permutation(len(test))][:n_test]
+    held_out = {tag for tag in TAGS if len(shuffled[tag]) >= HELD_OUT_MIN_SETS}
+    if not held_out:
+        raise ValueError(f"no tag has {HELD_OUT_MIN_SETS} requirement sets to hold out")
+    per_tag = n_test // len(TAGS)
+    test_by_tag: dict[str, list[dict]] = {}
+    used = dict.fromkeys(held_out, 0)  # requirement sets of a held-out tag given to the test split
+    for tag in TAGS:
+        if tag in held_out:
+            used[tag] = int(np.ceil(per_tag / len(TEMPLATES)))
+            test_by_tag[tag] = [r for record in shuffled[tag][: used[tag]] for r in _with_templates(record)][:per_tag]
+        else:
+            prompts = [r for record in shuffled[tag] for r in _with_templates(record)]
+            test_by_tag[tag] = [prompts[i] for i in rng.permutation(len(prompts))[:per_tag]]
+    missing = n_test - sum(len(v) for v in test_by_tag.values())
+    for tag in sorted(held_out, key=lambda t: -len(shuffled[t])):  # fill up from the largest held-out tags
+        extra_sets = int(np.ceil(max(missing, 0) / len(TEMPLATES)))
+        added = [r for record in shuffled[tag][used[tag] : used[tag] + extra_sets] for r in _with_templates(record)][:missing]
+        used[tag] += extra_sets
+        test_by_tag[tag] += added
+        missing -= len(added)
+    test = [r for tag in TAGS for r in test_by_tag[tag]]
+    test = [test[i] for i in rng.permutation(len(test))]
+    rest = {
+        tag: [r for record in shuffled[tag][used.get(tag, 0) :] for r in _with_templates(record)][::-1] for tag in TAGS
+    }
     train: list[dict] = []
     while len(train) < n_train and any(rest.values()):
         for tag in TAGS:

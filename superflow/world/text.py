@@ -23,11 +23,24 @@ def _font(size: int):
     return ImageFont.load_default(size=size)
 
 
-def render_text(text: str, size: int = 32, rng: np.random.Generator | None = None) -> np.ndarray:
-    """uint8 [size, size, 3]: ``text`` centred (small random jitter when ``rng`` is given)."""
+def render_text(
+    text: str,
+    size: int = 32,
+    rng: np.random.Generator | None = None,
+    font_size: int | None = None,
+    position_jitter: float = 1.0,
+) -> np.ndarray:
+    """uint8 [size, size, 3]: ``text`` centred; with ``rng``, random ink and a random offset of up to
+    ``position_jitter`` times the free space around the text.
+
+    The font starts at ``font_size`` px (default 0.45 * size) and shrinks until the text fits the
+    width with a margin of 2 px per 32 px of canvas.
+    """
+    if not text:
+        raise ValueError("render_text: text is empty")
     image = Image.new("RGB", (size, size), TEXT_BACKGROUND)
     draw = ImageDraw.Draw(image)
-    font_size = int(round(size * 0.45))
+    font_size = int(round(size * 0.45)) if font_size is None else int(font_size)
     while True:  # the largest font whose text keeps a 2 px margin
         font = _font(font_size)
         x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=font)
@@ -38,8 +51,8 @@ def render_text(text: str, size: int = 32, rng: np.random.Generator | None = Non
     x, y = (size - (x1 - x0)) / 2 - x0, (size - (y1 - y0)) / 2 - y0
     ink = (20, 20, 20)
     if rng is not None:
-        x += rng.uniform(-1, 1) * slack_x
-        y += rng.uniform(-1, 1) * slack_y
+        x += rng.uniform(-1, 1) * slack_x * position_jitter
+        y += rng.uniform(-1, 1) * slack_y * position_jitter
         ink = tuple(int(v) for v in rng.integers(0, 60, size=3))
     draw.text((x, y), text, font=font, fill=ink)
     return np.asarray(image)

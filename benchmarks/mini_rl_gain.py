@@ -1,0 +1,174 @@
+"""Does Flow-GRPO clearly improve each mini-world task? Base vs fine-tuned, over several seeds.
+
+For each task (GenEval, OCR and preference analogues) this evaluates the pretrained MiniFlow on the
+held-out prompts, runs Flow-GRPO once per seed on one CPU core each (``--jobs`` runs side by side,
+pinned to separate cores), evaluates every fine-tuned model the same way, and writes
+
+    results/mini_rl_gain/runs.csv      one row per (task, seed): test reward, time split by phase
+    results/mini_rl_gain/summary.csv   per task: base, mean and std over seeds, gain / std
+    results/mini_rl_gain/summary.md    the same as a table, with the commands and the machine
+    results/mini_rl_gain/environment.json
+
+Usage (after ``superflow world``, ``superflow pretrain`` and ``superflow train-preference``)::
+
+    python benchmarks/mini_rl_gain.py --seeds 0 1 2 --jobs 2
+
+The acceptance criterion of the mini world is ``gain > 3 * seed std`` on every task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+
+from superflow.tables import to_markdown
+
+TASKS = {"geneval": "preset:mini_geneval", "ocr": "preset:mini_ocr", "preference": "preset:mini_preference"}
+
+
+def single_core_env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+
+
+def run_logged(cmd: list[str], log: Path, core: int | None) -> float:
+    """Run ``cmd`` on one core (``taskset`` where it exists), output to ``log``; returns wall seconds."""
+    if core is not None and shutil_which("taskset"):
+        cmd = ["taskset", "-c", str(core), *cmd]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with log.open("w") as handle:
+        handle.write("$ " + shlex.join(cmd) + "\n")
+        handle.flush()
+        done = subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT, env=single_core_env())
+    if done.returncode:
+        raise RuntimeError(f"command failed ({done.returncode}), see {log}: {shlex.join(cmd)}")
+    return time.perf_counter() - start
+
+
+def shutil_which(name: str) -> str | None:
+    from shutil import which
+
+    return which(name)
+
+
+def evaluate_cmd(config: str, overrides: list[str], output: Path) -> list[str]:
+    sets = [x for o in overrides for x in ("--set", o)]
+    return [sys.executable, "-m", "superflow", "evaluate", "--config", config, *sets, "--output", str(output), "--quiet"]
+
+
+def headline(result: dict, task: str) -> dict:
+    """The task's test metrics: the RL reward's mean, plus GenEval's strict tag-mean score."""
+    row = {"test_reward": result["mean"]}
+    if task == "geneval":
+        row["geneval_strict_tag_mean"] = result["strict"]["tag_mean"]
+        row["geneval_partial_tag_mean"] = result["partial"]["tag_mean"]
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--jobs", type=int, default=2, help="runs side by side, one core each")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
+    parser.add_argument("--runs-dir", default="runs/mini_rl_gain")
+    parser.add_argument("--output-dir", default="results/mini_rl_gain")
+    args = parser.parse_args(argv)
+
+    runs, out = Path(args.runs_dir), Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cores = list(range(os.cpu_count() or 1))
+    jobs: list[tuple[str, int | None]] = [(t, None) for t in args.tasks] + [(t, s) for t in args.tasks for s in args.seeds]
+
+    def one(index_job):
+        index, (task, seed) = index_job
+        core = cores[index % min(args.jobs, len(cores))] if args.jobs > 1 else None
+        config = TASKS[task]
+        if seed is None:  # the pretrained base model
+            result_path = runs / task / "base_eval.json"
+            seconds = run_logged(evaluate_cmd(config, args.set, result_path), runs / task / "base_eval.log", core)
+            return {"task": task, "model": "base", "seed": None, "eval_seconds": seconds, **headline(json.loads(result_path.read_text()), task)}
+        run_dir = runs / task / f"seed{seed}"
+        train = [sys.executable, "-m", "superflow", "train", "--config", config, "--output-dir", str(run_dir), "--quiet", "--set", f"seed={seed}", "--set", "eval_every=0"]
+        train += [x for o in args.set for x in ("--set", o)]
+        train_seconds = run_logged(train, run_dir / "train.log", core)
+        result_path = run_dir / "test_eval.json"
+        eval_overrides = [*args.set, f"model.path={run_dir / 'lora'}"]
+        eval_seconds = run_logged(evaluate_cmd(config, eval_overrides, result_path), run_dir / "eval.log", core)
+        metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        phases = {k: round(sum(m.get(k, 0.0) for m in metrics), 2) for k in ("time_sampling", "time_reward", "time_training")}
+        return {
+            "task": task, "model": "flowgrpo", "seed": seed, "epochs": len(metrics),
+            "train_wall_seconds": round(train_seconds, 1), **phases, "eval_seconds": round(eval_seconds, 1),
+            "train_reward_first_epoch": metrics[0]["reward_mean"], "train_reward_last_epoch": metrics[-1]["reward_mean"],
+            **headline(json.loads(result_path.read_text()), task),
+        }
+
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        rows = list(pool.map(one, enumerate(jobs)))
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "runs.csv", index=False)
+
+    metric_cols = [c for c in ("test_reward", "geneval_strict_tag_mean") if c in table]
+    summary = []
+    for task in args.tasks:
+        base = table[(table.task == task) & (table.model == "base")].iloc[0]
+        tuned = table[(table.task == task) & (table.model == "flowgrpo")]
+        for col in metric_cols:
+            if pd.isna(base.get(col)):
+                continue
+            mean, std = tuned[col].mean(), tuned[col].std(ddof=1)
+            summary.append({
+                "task": task, "metric": col, "base": base[col], "flowgrpo_mean": mean, "flowgrpo_std": std,
+                "gain": mean - base[col], "gain_over_std": (mean - base[col]) / std if std > 0 else float("inf"),
+                "seeds": len(tuned), "train_wall_seconds_mean": tuned["train_wall_seconds"].mean(),
+            })
+    summary = pd.DataFrame(summary)
+    summary.to_csv(out / "summary.csv", index=False)
+
+    command = shlex.join([Path(sys.executable).name, *sys.argv])
+    env = environment()
+    (out / "environment.json").write_text(json.dumps({**env, "command": command}, indent=1) + "\n")
+    md = [
+        "# Flow-GRPO on the mini world: base vs fine-tuned, per task",
+        "",
+        f"Command: `{command}` ({env['cpu']}, {env['cpus']} cores, torch {env['torch']}; each run on one core).",
+        "",
+        to_markdown(summary),
+        "",
+        "Per run:",
+        "",
+        to_markdown(table),
+        "",
+    ]
+    (out / "summary.md").write_text("\n".join(md))
+    print("\n".join(md))
+    return 0
+
+
+def environment() -> dict:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
