@@ -100,7 +100,13 @@ def reward_names() -> list[str]:
 
 
 #: Modules whose import registers the built-in rewards (each imports its heavy stack lazily).
-BUILTIN_MODULES = ("superflow.rewards.simple", "superflow.rewards.mini_preference", "superflow.rewards.geneval_mini", "superflow.rewards.ocr")
+BUILTIN_MODULES = (
+    "superflow.rewards.simple",
+    "superflow.rewards.mini_preference",
+    "superflow.rewards.geneval_mini",
+    "superflow.rewards.ocr",
+    "superflow.rewards.pickscore",
+)
 
 
 def _load_builtin() -> None:
