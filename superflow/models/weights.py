@@ -69,7 +69,7 @@ def resolve_weights(spec: WeightSpec, explicit: str | os.PathLike | None) -> Pat
             candidates.append((f"{label}={value}", p))
             continue
         searched.append(f"{label}={value!r} (no such folder)")
-        if label == spec.config_key and "/" in value and not value.startswith((".", "/", "~")):
+        if label == spec.config_key and value.count("/") == 1 and not value.startswith((".", "/", "~")):
             repo_ids.append(value)
     if spec.repo_id and not explicit:  # an explicit choice never falls back to another model
         repo_ids.append(spec.repo_id)

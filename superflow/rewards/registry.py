@@ -82,7 +82,8 @@ def register_reward(name: str, bounds: tuple[float, float] | None = None):
             raise RewardError(f"reward {name!r} is registered twice")
 
         def build(**kwargs) -> Reward:
-            return Reward(name=name, fn=factory(**kwargs), bounds=_as_bounds(bounds))
+            fn = factory(**kwargs)  # a factory may decide the range at build time (a served reward)
+            return Reward(name=name, fn=fn, bounds=_as_bounds(getattr(fn, "bounds", bounds)))
 
         _REGISTRY[name] = build
         return factory
@@ -103,9 +104,10 @@ def reward_names() -> list[str]:
 BUILTIN_MODULES = (
     "superflow.rewards.simple",
     "superflow.rewards.mini_preference",
-    "superflow.rewards.geneval_mini",
+    "superflow.rewards.geneval",
     "superflow.rewards.ocr",
     "superflow.rewards.pickscore",
+    "superflow.rewards.server",
 )
 
 
