@@ -59,6 +59,9 @@ class ModelConfig:
 class DataConfig:
     train_prompts: str | None = _help("Training prompts: .txt (one per line) or .jsonl with a 'prompt' field.", None)
     test_prompts: str | None = _help("Held-out prompts for evaluation, same formats.", None)
+    balance_tags: bool = _help(
+        "Draw training prompts so each metadata 'tag' is equally likely (GenEval's test tags are balanced; "
+        "a train split dominated by one tag would spend the RL budget there).", False)
 
 
 @dataclass

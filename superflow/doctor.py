@@ -107,6 +107,8 @@ def run_checks(config=None) -> list[Check]:
     model_path = config.model.path if config is not None else None
     kind = config.model.kind if config is not None else None
     reward_kwargs = dict(config.reward.kwargs) if config is not None else {}
+    if config is not None and config.reward.name == "served":  # the served reward's own kwargs
+        reward_kwargs = {**reward_kwargs, **dict(reward_kwargs.get("kwargs") or {})}
     checks: list[Callable[[], Check]] = [
         _torch,
         _hub,

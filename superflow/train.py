@@ -46,6 +46,7 @@ from superflow.rl import (
     make_tracker,
     neyman_allocation,
     prioritized_draw,
+    tag_balanced_weights,
     tied_groups,
     tracker_advantages,
     uniform_draw,
@@ -160,6 +161,16 @@ class Trainer:
             test_prompts = load_prompts(cfg.data.test_prompts)
         self.train_prompts = _dedupe(train_prompts)
         self.test_prompts = test_prompts
+        self.prompt_weights = None
+        if cfg.data.balance_tags:
+            tags = [m.get("tag") for m in self.train_prompts.metadata]
+            if None in tags:
+                line = tags.index(None) + 1
+                raise ValueError(
+                    f"data.balance_tags needs a 'tag' in every training prompt's metadata; "
+                    f"{self.train_prompts.source} prompt {line} ({self.train_prompts.prompts[line - 1]!r}) has none"
+                )
+            self.prompt_weights = tag_balanced_weights(tags)
         if len(self.train_prompts) < cfg.sample.prompts_per_epoch:
             raise ValueError(
                 f"sample.prompts_per_epoch={cfg.sample.prompts_per_epoch} but {self.train_prompts.source or 'the prompt set'} "
@@ -194,9 +205,9 @@ class Trainer:
         num = cfg.sample.prompts_per_epoch
         keys = self.train_prompts.prompts
         if a.prompt_draw == "prioritized":
-            idx = prioritized_draw(self.tracker.uncertainty(keys), num, rng, eps=a.eps)
+            idx = prioritized_draw(self.tracker.uncertainty(keys), num, rng, eps=a.eps, weights=self.prompt_weights)
         else:
-            idx = uniform_draw(len(keys), num, rng)
+            idx = uniform_draw(len(keys), num, rng, weights=self.prompt_weights)
         u = self.tracker.uncertainty([keys[i] for i in idx])
         if a.group_sizes == "neyman":
             sizes = neyman_allocation(u, cfg.budget, m_min=a.m_min, m_max=a.m_max, eps=a.eps)

@@ -74,7 +74,7 @@ def test_a_dead_server_is_a_clear_error_not_a_hang():
 
 
 def test_a_server_that_cannot_start_reports_its_log(tmp_path):
-    with pytest.raises(RewardError, match=r"exited with code 1 while starting.*unknown reward 'no_such_reward'"):
+    with pytest.raises(RewardError, match=r"(?s)exited with code 1 while starting.*unknown reward 'no_such_reward'"):
         RewardServer("no_such_reward", startup_timeout=120)
     with pytest.raises(RewardError, match="interpreter .*missing-python.* does not exist"):
         RewardServer("geneval_mini", python=str(tmp_path / "missing-python"))

@@ -12,6 +12,7 @@ from superflow.rl import (
     neyman_allocation,
     prioritized_draw,
     round_to_budget,
+    tag_balanced_weights,
     uniform_draw,
     water_fill,
 )
@@ -268,3 +269,27 @@ def test_uniform_draw_is_a_permutation_prefix():
     assert len(set(got.tolist())) == 12
     with pytest.raises(ValueError, match="num=6 exceeds num_items=5"):
         uniform_draw(5, 6, np.random.default_rng(0))
+
+
+def test_tag_balanced_weights_make_every_tag_equally_likely():
+    tags = ["a"] * 8 + ["b"] * 2 + ["c"]
+    w = tag_balanced_weights(tags)
+    assert w.tolist() == [1 / 8] * 8 + [1 / 2] * 2 + [1.0]
+    rng = np.random.default_rng(0)
+    counts = {"a": 0, "b": 0, "c": 0}
+    for _ in range(3000):
+        counts[tags[int(uniform_draw(len(tags), 1, rng, weights=w)[0])]] += 1
+    for tag in counts:  # each tag 1/3 of the single draws, within 4 binomial sds
+        assert abs(counts[tag] - 1000) < 4 * np.sqrt(3000 * (1 / 3) * (2 / 3)), counts
+
+
+def test_weighted_draws_validate_and_combine_with_uncertainty():
+    rng = np.random.default_rng(1)
+    w = np.array([1.0, 0.0, 1.0, 0.0])
+    for _ in range(20):
+        assert set(uniform_draw(4, 2, rng, weights=w).tolist()) == {0, 2}  # zero weight never drawn
+        assert set(prioritized_draw(np.array([1.0, 1.0, 0.5, 1.0]), 2, rng, eps=0.0, weights=w).tolist()) == {0, 2}
+    with pytest.raises(ValueError, match="only 2 items have positive weight"):
+        uniform_draw(4, 3, rng, weights=w)
+    with pytest.raises(ValueError, match="weights has 3 entries for 4 items"):
+        uniform_draw(4, 1, rng, weights=np.ones(3))

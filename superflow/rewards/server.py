@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # ---------------------------------------------------------------- client side
 class RewardServer:
-    """Starts ``python -m superflow.rewards.server`` for one reward and talks to it.
+    """Starts a server process (:func:`main`) for one reward and talks to it.
 
     ``python`` is the interpreter to run it with (another conda env's), default this one. Start-up
     waits up to ``startup_timeout`` seconds for the health check; every request has ``timeout``
@@ -175,7 +175,9 @@ class RewardServer:
         self.log_path = Path(self._dir.name) / "server.log"
         port_file = Path(self._dir.name) / "port"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")]))}
-        cmd = [self.python, "-m", "superflow.rewards.server", "--reward", reward, "--kwargs", json.dumps(self.kwargs), "--port-file", str(port_file)]
+        # -c, not -m: run as __main__ the module would register its rewards a second time
+        entry = "import sys; from superflow.rewards.server import main; sys.exit(main(sys.argv[1:]))"
+        cmd = [self.python, "-c", entry, "--reward", reward, "--kwargs", json.dumps(self.kwargs), "--port-file", str(port_file)]
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         self._finalizer = weakref.finalize(self, _stop_process, self.process, self._log, self._dir)
@@ -268,6 +270,3 @@ def served(reward: str, kwargs: dict | None = None, python: str | None = None, s
     score.bounds = server.bounds  # the served reward's declared range (Beta tracker for accuracies)
     return score
 
-
-if __name__ == "__main__":
-    sys.exit(main())

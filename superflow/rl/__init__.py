@@ -17,6 +17,7 @@ from superflow.rl.allocation import (
     neyman_allocation,
     prioritized_draw,
     round_to_budget,
+    tag_balanced_weights,
     uniform_draw,
     water_fill,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "neyman_allocation",
     "bin_allocation",
     "prioritized_draw",
+    "tag_balanced_weights",
     "uniform_draw",
     "group_advantages",
     "tracker_advantages",

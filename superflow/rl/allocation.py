@@ -213,8 +213,10 @@ def bin_allocation(uncertainty: np.ndarray, m_max: int, num_bins: int) -> np.nda
     return (m_max - bins + 1).astype(np.int64)
 
 
-def prioritized_draw(uncertainty: np.ndarray, num: int, rng: np.random.Generator, eps: float = 1e-3) -> np.ndarray:
-    """``num`` distinct prompt indices drawn without replacement with probability ∝ ``u + eps``.
+def prioritized_draw(
+    uncertainty: np.ndarray, num: int, rng: np.random.Generator, eps: float = 1e-3, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """``num`` distinct prompt indices drawn without replacement with probability ∝ ``(u + eps) * weights``.
 
     Solved and hopeless prompts (u near 0) come up rarely but never never: ``eps`` keeps them
     reachable so that the tracker notices when the policy changes their outcome.
@@ -227,6 +229,8 @@ def prioritized_draw(uncertainty: np.ndarray, num: int, rng: np.random.Generator
     if num > len(u):
         raise ValueError(f"num={num} exceeds the number of items {len(u)}")
     w = u + eps
+    if weights is not None:
+        w = w * _check_weights(weights, len(u))
     positive = int((w > 0).sum())
     if positive < num:
         raise ValueError(f"only {positive} items have positive weight, cannot draw num={num} of them (raise eps)")
@@ -235,14 +239,36 @@ def prioritized_draw(uncertainty: np.ndarray, num: int, rng: np.random.Generator
     return rng.choice(len(u), size=num, replace=False, p=w / w.sum()).astype(np.int64)
 
 
-def uniform_draw(num_items: int, num: int, rng: np.random.Generator) -> np.ndarray:
-    """The first ``num`` entries of a seeded permutation (Flow-GRPO's distinct prompts per epoch)."""
+def uniform_draw(num_items: int, num: int, rng: np.random.Generator, weights: np.ndarray | None = None) -> np.ndarray:
+    """The first ``num`` entries of a seeded permutation (Flow-GRPO's distinct prompts per epoch);
+    with ``weights``, ``num`` distinct indices drawn with probability ∝ ``weights``."""
     num_items = check_int(num_items, "num_items", minimum=0)
     num = check_int(num, "num", minimum=0)
     _check_rng(rng)
     if num > num_items:
         raise ValueError(f"num={num} exceeds num_items={num_items}")
+    if weights is not None:
+        w = _check_weights(weights, num_items)
+        if int((w > 0).sum()) < num:
+            raise ValueError(f"only {int((w > 0).sum())} items have positive weight, cannot draw num={num} of them")
+        return rng.choice(num_items, size=num, replace=False, p=w / w.sum()).astype(np.int64)
     return rng.permutation(num_items)[:num].astype(np.int64)
+
+
+def tag_balanced_weights(tags: list[str]) -> np.ndarray:
+    """Per-item weights 1 / (count of its tag): every tag equally likely, items uniform within a tag."""
+    counts: dict[str, int] = {}
+    for t in tags:
+        counts[t] = counts.get(t, 0) + 1
+    return np.array([1.0 / counts[t] for t in tags])
+
+
+def _check_weights(weights: np.ndarray, n: int) -> np.ndarray:
+    w = as_1d_float(weights, "weights")
+    if len(w) != n:
+        raise ValueError(f"weights has {len(w)} entries for {n} items")
+    _check_nonnegative(w, "weights")
+    return w
 
 
 def _check_rng(rng: object) -> None:

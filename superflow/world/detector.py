@@ -38,6 +38,11 @@ def classify_shape(mask: np.ndarray) -> str | None:
     full_rows = (widths >= 0.85).mean()
     if top < 0.5 and bottom > 0.7:
         return "triangle"
+    # a small cross with a rounded-up bar can fill 2/3 of its box like a circle; unlike a circle it
+    # is narrow a quarter of the way down (the vertical bar alone)
+    quarter = (widths[h // 4] + widths[(3 * h) // 4]) / 2 if h >= 4 else 1.0
+    if quarter < 0.6 and full_rows >= 0.18:
+        return "cross"
     if fill >= 0.66:
         return "circle"
     if full_rows >= 0.18:
