@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
     parser.add_argument("--runs-dir", default="runs/mini_rl_gain")
     parser.add_argument("--output-dir", default="results/mini_rl_gain")
+    parser.add_argument("--report-only", action="store_true", help="rebuild summary files from an existing runs.csv")
     args = parser.parse_args(argv)
 
     runs, out = Path(args.runs_dir), Path(args.output_dir)
@@ -114,9 +115,14 @@ def main(argv: list[str] | None = None) -> int:
             **headline(json.loads(result_path.read_text()), task),
         }
 
-    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        rows = list(pool.map(one, enumerate(jobs)))
-    table = pd.DataFrame(rows)
+    if args.report_only:
+        table = pd.read_csv(out / "runs.csv")
+    else:
+        with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+            rows = list(pool.map(one, enumerate(jobs)))
+        table = pd.DataFrame(rows)
+    for col in ("seed", "epochs"):
+        table[col] = table[col].astype("Int64")
     table.to_csv(out / "runs.csv", index=False)
 
     metric_cols = [c for c in ("test_reward", "geneval_strict_tag_mean") if c in table]
@@ -136,13 +142,19 @@ def main(argv: list[str] | None = None) -> int:
     summary = pd.DataFrame(summary)
     summary.to_csv(out / "summary.csv", index=False)
 
-    command = shlex.join([Path(sys.executable).name, *sys.argv])
-    env = environment()
+    command = shlex.join(["python", *sys.argv])
+    if args.report_only and (out / "environment.json").exists():  # keep the command that ran the jobs
+        previous = json.loads((out / "environment.json").read_text())
+        env, command = {k: v for k, v in previous.items() if k != "command"}, previous["command"]
+    else:
+        env = environment()
     (out / "environment.json").write_text(json.dumps({**env, "command": command}, indent=1) + "\n")
+    seeds = ", ".join(str(s) for s in sorted(table["seed"].dropna().unique()))
     md = [
         "# Flow-GRPO on the mini world: base vs fine-tuned, per task",
         "",
-        f"Command: `{command}` ({env['cpu']}, {env['cpus']} cores, torch {env['torch']}; each run on one core).",
+        f"Command: `{command}` ({env['cpu']}, {env['cpus']} cores, torch {env['torch']}, {env['date']}; "
+        f"seeds {seeds}, each run on one core). Acceptance: gain > 3 x the seed std.",
         "",
         to_markdown(summary),
         "",

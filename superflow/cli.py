@@ -126,7 +126,7 @@ def _cmd_evaluate(args) -> int:
         build_policy(cfg), prompts, get_reward(cfg.reward.name, **cfg.reward.kwargs),
         images_per_prompt=args.images_per_prompt, num_steps=cfg.sample.eval_num_steps,
         guidance_scale=cfg.sample.guidance_scale, batch_size=cfg.sample.batch_size, seed=cfg.eval_seed,
-        progress=not args.quiet,
+        progress=not args.quiet, save_dir=args.save_images,
     )
     result.update(prompts=prompts.source, config=args.config, overrides=list(args.set or []))
     text = json.dumps(result, indent=1)
@@ -232,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images-per-prompt", type=int, default=1)
     p.add_argument("--limit", type=int, default=0, help="first N prompts only")
     p.add_argument("--output", help="also write the JSON here")
+    p.add_argument("--save-images", metavar="DIR", help="also save the samples in GenEval's folder layout (DIR/00000/samples/0000.png)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
 

@@ -53,6 +53,8 @@ class ModelConfig:
     max_sequence_length: int = _help("T5 token length of the prompt encoding (Flow-GRPO: 128).", 128)
     dtype: str = _help("Weights dtype of the frozen parts: float32, bfloat16 or float16.", "float32")
     device: str = _help("'auto' (cuda if available), 'cpu' or 'cuda[:N]'.", "auto")
+    train_text_encoder: bool = _help(
+        "MiniFlow only: fine-tune its prompt encoder too (SD3's text encoders are always frozen).", False)
 
 
 @dataclass

@@ -8,6 +8,8 @@ import pandas as pd
 
 
 def _cell(value, digits: int) -> str:
+    if value is pd.NA or value is None:
+        return ""
     if isinstance(value, float):
         if math.isnan(value):
             return ""

@@ -76,7 +76,7 @@ def build_policy(cfg: Config) -> FlowPolicy:
     if cfg.model.kind == "mini":
         from superflow.models.mini import MiniFlowPolicy
 
-        return MiniFlowPolicy(cfg.model.path, device=cfg.model.device)
+        return MiniFlowPolicy(cfg.model.path, device=cfg.model.device, train_text_encoder=cfg.model.train_text_encoder)
     raise ValueError(f"unknown model.kind {cfg.model.kind!r}")  # pragma: no cover - config validates
 
 

@@ -107,3 +107,12 @@ def test_user_reward_from_file(tmp_path):
     assert reward.bounded_unit and np.allclose(scores, 0.25)
     with pytest.raises(RewardError, match="has no attribute 'nope'"):
         get_reward(f"{path}:nope")
+
+
+def test_balance_tags_without_tags_names_the_prompt(tiny_sd3_dir, tmp_path):
+    from dataclasses import replace
+
+    cfg = tiny_config(tiny_sd3_dir, tmp_path / "run")
+    cfg = replace(cfg, data=replace(cfg.data, balance_tags=True))
+    with pytest.raises(ValueError, match=r"data.balance_tags needs a 'tag'.*prompt 1 \("):
+        Trainer(cfg, progress=False)

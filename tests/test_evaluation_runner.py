@@ -38,3 +38,18 @@ def test_per_tag_and_per_image_metrics_are_summarised(policy):
     assert again["mean"] == pytest.approx(out["mean"], abs=1e-6)  # noise is per prompt and image, not per batch
     other_seed = evaluate_policy(policy, prompts, reward, images_per_prompt=2, num_steps=2, guidance_scale=1.0, seed=7)
     assert other_seed["mean"] != pytest.approx(out["mean"], abs=1e-6)
+
+
+def test_samples_are_saved_in_genevals_folder_layout(policy, tmp_path):
+    import json
+
+    from PIL import Image
+
+    prompts = PromptSet(PROMPTS[:2], [{"tag": "single_object", "include": [{"class": "circle", "count": 1}]}] * 2, "t")
+    reward = Reward("brightness", brightness_with_extras)
+    evaluate_policy(policy, prompts, reward, images_per_prompt=2, num_steps=2, guidance_scale=1.0, save_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["00000", "00001"]
+    meta = json.loads((tmp_path / "00001" / "metadata.jsonl").read_text())
+    assert meta["prompt"] == PROMPTS[1] and meta["include"] == [{"class": "circle", "count": 1}]
+    assert sorted(p.name for p in (tmp_path / "00000" / "samples").iterdir()) == ["0000.png", "0001.png"]
+    assert Image.open(tmp_path / "00000" / "samples" / "0001.png").size == (32, 32)

@@ -98,3 +98,14 @@ def test_trainer_runs_on_miniflow(net, tmp_path):
         guidance_scale=cfg.sample.guidance_scale, seed=cfg.eval_seed,
     )
     assert base["mean"] != pytest.approx(exported["mean"], abs=1e-6)
+
+
+def test_prompt_encoder_is_frozen_unless_asked(net):
+    import copy
+
+    frozen = MiniFlowPolicy(net=copy.deepcopy(net))
+    names = {id(p): n for n, p in frozen.net.named_parameters()}
+    trained = {names[id(p)] for p in frozen.trainable_parameters()}
+    assert trained and not any(n.startswith("prompt_encoder.") for n in trained)
+    everything = MiniFlowPolicy(net=copy.deepcopy(net), train_text_encoder=True)
+    assert len(everything.trainable_parameters()) == len(list(net.parameters())) > len(trained)

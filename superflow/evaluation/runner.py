@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,6 +32,7 @@ def evaluate_policy(
     batch_size: int = 32,
     seed: int = 12345,
     progress: bool = False,
+    save_dir: str | Path | None = None,
 ) -> dict:
     """Mean reward of ODE samples (the same noise for the same prompt and seed), overall and per tag.
 
@@ -37,6 +40,10 @@ def evaluate_policy(
     accuracies; ``per_tag`` and ``tag_mean`` give that when the prompts carry GenEval tags. Per-image
     metrics a reward reports in ``info["per_image"]`` (GenEval's strict and partial scores) are
     summarised the same way under their own names.
+
+    ``save_dir`` also writes the images in GenEval's folder layout (``<prompt:05d>/metadata.jsonl``
+    and ``<prompt:05d>/samples/<image:04d>.png``), so GenEval's own ``evaluate_images.py`` can
+    score exactly these samples.
     """
     jobs = [(i, k) for i in range(len(prompts)) for k in range(images_per_prompt)]
     scores = np.empty(len(jobs))
@@ -50,7 +57,10 @@ def evaluate_policy(
             policy, policy.encode_prompts(texts), gens, num_steps=num_steps, guidance_scale=guidance_scale, noise_level=0.0
         )
         meta = [prompts.metadata[i] for i, _ in chunk]
-        scores[start : start + len(chunk)], info = reward(policy.decode(traj.final).cpu(), texts, meta)
+        images = policy.decode(traj.final).cpu()
+        scores[start : start + len(chunk)], info = reward(images, texts, meta)
+        if save_dir is not None:
+            _save_geneval_layout(Path(save_dir), chunk, images, prompts)
         for name, values in (info.get("per_image") or {}).items():
             extra.setdefault(name, np.full(len(jobs), np.nan))[start : start + len(chunk)] = np.asarray(values, np.float64)
     tags = [prompts.metadata[i].get("tag", "all") for i, _ in jobs]
@@ -58,6 +68,17 @@ def evaluate_policy(
     for name, values in extra.items():
         result[name] = _summary(values, tags)
     return result
+
+
+def _save_geneval_layout(root: Path, chunk, images: torch.Tensor, prompts: PromptSet) -> None:
+    from PIL import Image
+
+    arrays = (images.clamp(0, 1).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    for (i, k), array in zip(chunk, arrays):
+        folder = root / f"{i:05d}"
+        (folder / "samples").mkdir(parents=True, exist_ok=True)
+        (folder / "metadata.jsonl").write_text(json.dumps({**prompts.metadata[i], "prompt": prompts.prompts[i]}) + "\n")
+        Image.fromarray(array).save(folder / "samples" / f"{k:04d}.png")
 
 
 def _summary(values: np.ndarray, tags: list[str]) -> dict:

@@ -208,8 +208,15 @@ MINIFLOW_WEIGHTS = WeightSpec(
 class MiniFlowPolicy(FlowPolicy):
     """MiniFlow behind the trainer: full fine-tuning, a frozen copy as the KL reference."""
 
-    def __init__(self, path: str | Path | None = None, *, net: MiniFlowNet | None = None, device: str = "cpu"):
+    def __init__(
+        self, path: str | Path | None = None, *, net: MiniFlowNet | None = None, device: str = "cpu",
+        train_text_encoder: bool = False,
+    ):
         self.net = net if net is not None else load_miniflow(path)
+        # as SD3's text encoders are frozen under LoRA: noisy policy gradients would otherwise
+        # reshape the prompt embedding every prompt shares
+        self.train_text_encoder = train_text_encoder
+        self.net.prompt_encoder.requires_grad_(train_text_encoder)
         self._device = pick_device(device)
         self.net.to(self._device)
         self.reference = copy.deepcopy(self.net).requires_grad_(False).eval()

@@ -10,10 +10,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from superflow.evaluation.geneval_rules import POSITION_THRESHOLD, relative_position
+from superflow.evaluation.geneval_rules import relative_position
 from superflow.world.spec import BACKGROUND, COLOURS, SHAPES
-
-RELATION_MARGIN = POSITION_THRESHOLD + 0.1
 
 _MAX_TRIES = 200
 
@@ -77,8 +75,7 @@ def render_scene(metadata: dict, size: int = 32, rng: np.random.Generator | None
             if position:
                 relation, other = position
                 targets = [j for j, o in enumerate(objects) if o[2] == other]
-                # a stricter margin than GenEval's 0.1: detected boxes can differ from drawn ones by a pixel
-                if not all(relation in relative_position(boxes[i], boxes[j], threshold=RELATION_MARGIN) for j in targets):
+                if not all(relation in relative_position(boxes[i], boxes[j]) for j in targets):
                     ok = False
         if ok:
             break
