@@ -121,13 +121,16 @@ def main(argv: list[str] | None = None) -> int:
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
             rows = list(pool.map(one, enumerate(jobs)))
         table = pd.DataFrame(rows)
+        if (out / "runs.csv").exists():  # rerunning some tasks keeps the others' rows
+            kept = pd.read_csv(out / "runs.csv")
+            table = pd.concat([kept[~kept.task.isin(args.tasks)], table], ignore_index=True)
     for col in ("seed", "epochs"):
         table[col] = table[col].astype("Int64")
     table.to_csv(out / "runs.csv", index=False)
 
     metric_cols = [c for c in ("test_reward", "geneval_strict_tag_mean") if c in table]
     summary = []
-    for task in args.tasks:
+    for task in dict.fromkeys(table.task):
         base = table[(table.task == task) & (table.model == "base")].iloc[0]
         tuned = table[(table.task == task) & (table.model == "flowgrpo")]
         for col in metric_cols:
@@ -142,18 +145,24 @@ def main(argv: list[str] | None = None) -> int:
     summary = pd.DataFrame(summary)
     summary.to_csv(out / "summary.csv", index=False)
 
-    command = shlex.join(["python", *sys.argv])
-    if args.report_only and (out / "environment.json").exists():  # keep the command that ran the jobs
-        previous = json.loads((out / "environment.json").read_text())
-        env, command = {k: v for k, v in previous.items() if k != "command"}, previous["command"]
+    command = shlex.join(["python", "benchmarks/mini_rl_gain.py", *(sys.argv[1:] if argv is None else argv)])
+    previous = json.loads((out / "environment.json").read_text()) if (out / "environment.json").exists() else {}
+    commands = dict(previous.get("commands") or {})
+    if args.report_only and previous:
+        env = {k: v for k, v in previous.items() if k != "commands"}
     else:
         env = environment()
-    (out / "environment.json").write_text(json.dumps({**env, "command": command}, indent=1) + "\n")
+        commands.update({task: command for task in args.tasks})
+    (out / "environment.json").write_text(json.dumps({**env, "commands": commands}, indent=1) + "\n")
     seeds = ", ".join(str(s) for s in sorted(table["seed"].dropna().unique()))
+    by_command: dict[str, list[str]] = {}
+    for task, cmd in commands.items():
+        by_command.setdefault(cmd, []).append(task)
+    command_text = "; ".join(f"`{cmd}` ({', '.join(tasks)})" for cmd, tasks in by_command.items())
     md = [
         "# Flow-GRPO on the mini world: base vs fine-tuned, per task",
         "",
-        f"Command: `{command}` ({env['cpu']}, {env['cpus']} cores, torch {env['torch']}, {env['date']}; "
+        f"Commands: {command_text}. Machine: {env['cpu']}, {env['cpus']} cores, torch {env['torch']}, {env['date']}; "
         f"seeds {seeds}, each run on one core). Acceptance: gain > 3 x the seed std.",
         "",
         to_markdown(summary),
