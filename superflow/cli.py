@@ -117,6 +117,10 @@ def _cmd_evaluate(args) -> int:
     from superflow.train import build_policy
 
     cfg = load_config(args.config, list(args.set or []))
+    if args.prompts == "geneval-official":
+        from superflow.evaluation.geneval_protocol import OFFICIAL_METADATA
+
+        args.prompts = str(OFFICIAL_METADATA)
     prompts = load_prompts(args.prompts or cfg.data.test_prompts)
     if args.limit:
         from superflow.prompts import PromptSet
@@ -128,6 +132,15 @@ def _cmd_evaluate(args) -> int:
         guidance_scale=cfg.sample.guidance_scale, batch_size=cfg.sample.batch_size, seed=cfg.eval_seed,
         progress=not args.quiet, save_dir=args.save_images,
     )
+    records = result.pop("records", None)
+    if args.geneval_results:
+        from superflow.evaluation.geneval_protocol import format_summary, summary_scores, write_results
+
+        if not records:
+            raise SystemExit(f"--geneval-results needs a GenEval reward (geneval, geneval_mini), not {cfg.reward.name!r}")
+        write_results(records, args.geneval_results)
+        result["geneval"] = summary_scores(records)
+        print(format_summary(result["geneval"]), file=sys.stderr)
     result.update(prompts=prompts.source, config=args.config, overrides=list(args.set or []))
     text = json.dumps(result, indent=1)
     if args.output:
@@ -228,10 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score a model's samples on held-out prompts with the config's reward")
     p.add_argument("--config", required=True)
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
-    p.add_argument("--prompts", help="prompt file (default: data.test_prompts)")
+    p.add_argument("--prompts", help="prompt file (default: data.test_prompts); 'geneval-official': GenEval's 553 prompts")
     p.add_argument("--images-per-prompt", type=int, default=1)
     p.add_argument("--limit", type=int, default=0, help="first N prompts only")
     p.add_argument("--output", help="also write the JSON here")
+    p.add_argument("--geneval-results", metavar="FILE", help="also write GenEval's results.jsonl and its summary (GenEval rewards)")
     p.add_argument("--save-images", metavar="DIR", help="also save the samples in GenEval's folder layout (DIR/00000/samples/0000.png)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_evaluate)

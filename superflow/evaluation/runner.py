@@ -48,6 +48,7 @@ def evaluate_policy(
     jobs = [(i, k) for i in range(len(prompts)) for k in range(images_per_prompt)]
     scores = np.empty(len(jobs))
     extra: dict[str, np.ndarray] = {}  # per-image metrics a reward reports besides its score
+    records: list[dict] = []  # per-image result lines a reward reports (GenEval's results.jsonl)
     policy.eval()
     for start in tqdm(range(0, len(jobs), batch_size), desc="evaluate", disable=not progress):
         chunk = jobs[start : start + batch_size]
@@ -61,12 +62,17 @@ def evaluate_policy(
         scores[start : start + len(chunk)], info = reward(images, texts, meta)
         if save_dir is not None:
             _save_geneval_layout(Path(save_dir), chunk, images, prompts)
+        for (i, k), record in zip(chunk, info.get("records") or []):
+            filename = str(Path(save_dir) / f"{i:05d}" / "samples" / f"{k:04d}.png") if save_dir is not None else ""
+            records.append({"filename": filename, **record})
         for name, values in (info.get("per_image") or {}).items():
             extra.setdefault(name, np.full(len(jobs), np.nan))[start : start + len(chunk)] = np.asarray(values, np.float64)
     tags = [prompts.metadata[i].get("tag", "all") for i, _ in jobs]
     result = {"reward": reward.name, **_summary(scores, tags), "images": len(jobs)}
     for name, values in extra.items():
         result[name] = _summary(values, tags)
+    if records:
+        result["records"] = records
     return result
 
 

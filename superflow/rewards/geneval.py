@@ -8,6 +8,8 @@ is the same reward with that backend). ``mode="partial"`` is Flow-GRPO's trainin
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from superflow.rewards.registry import register_reward
@@ -24,17 +26,35 @@ def geneval_scorer(detect, mode: str):
         raise ValueError(f"geneval: mode must be 'partial' or 'strict', got {mode!r}")
 
     def score(images, prompts, metadata):
-        results = []
+        results, records = [], []
         for image, meta, prompt in zip(to_uint8(images), metadata, prompts):
             if "include" not in meta:
                 raise ValueError(f"geneval needs GenEval metadata ('include') for prompt {prompt!r}")
-            results.append(score_detections(detect(image, meta), {**meta, "prompt": prompt}))
+            detections = detect(image, meta)
+            result = score_detections(detections, {**meta, "prompt": prompt})
+            results.append(result)
+            records.append(geneval_record(result, prompt, meta, detections))
         strict = np.array([r.correct for r in results], dtype=np.float64)
         partial = np.array([r.partial for r in results])
-        info = {"strict": float(strict.mean()), "partial": float(partial.mean()), "per_image": {"strict": strict, "partial": partial}}
+        info = {
+            "strict": float(strict.mean()), "partial": float(partial.mean()),
+            "per_image": {"strict": strict, "partial": partial}, "records": records,
+        }
         return (partial if mode == "partial" else strict), info
 
     return score
+
+
+def geneval_record(result, prompt: str, metadata: dict, detections) -> dict:
+    """One line of GenEval's results.jsonl (``filename`` is added by whoever saved the image)."""
+    details: dict[str, list] = {}
+    for det in sorted(detections, key=lambda d: -d.score):
+        details.setdefault(det.cls, []).append([*det.box, det.score])
+    meta = {**metadata, "prompt": prompt}
+    return {
+        "tag": metadata.get("tag", ""), "prompt": prompt, "correct": bool(result.correct), "reason": result.reason,
+        "metadata": json.dumps(meta), "details": json.dumps(details),
+    }
 
 
 def mini_detect(image, metadata):
