@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -42,7 +43,7 @@ def single_core_env() -> dict[str, str]:
 
 def run_logged(cmd: list[str], log: Path, core: int | None) -> float:
     """Run ``cmd`` on one core (``taskset`` where it exists), output to ``log``; returns wall seconds."""
-    if core is not None and shutil_which("taskset"):
+    if core is not None and shutil.which("taskset"):
         cmd = ["taskset", "-c", str(core), *cmd]
     log.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -53,12 +54,6 @@ def run_logged(cmd: list[str], log: Path, core: int | None) -> float:
     if done.returncode:
         raise RuntimeError(f"command failed ({done.returncode}), see {log}: {shlex.join(cmd)}")
     return time.perf_counter() - start
-
-
-def shutil_which(name: str) -> str | None:
-    from shutil import which
-
-    return which(name)
 
 
 def evaluate_cmd(config: str, overrides: list[str], output: Path) -> list[str]:

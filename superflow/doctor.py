@@ -51,14 +51,15 @@ def weights(spec: WeightSpec, explicit: str | None) -> tuple[bool, str]:
         return False, str(err)
 
 
-def _combine(component: str, backend: str, pkg: tuple[bool, str, list[str]], install: str, spec: WeightSpec | None = None, explicit: str | None = None) -> Check:
-    ok_pkg, detail, missing = pkg
+def combine(component: str, backend: str, pkg: tuple[bool, str, list[str]], install: str, *needed: tuple[str, WeightSpec, str | None]) -> Check:
+    """One check from a package probe and any number of ``(label, spec, explicit path)`` weights."""
+    ok, detail, missing = pkg
     fixes = [install] if missing else []
-    ok = ok_pkg
-    if spec is not None:
-        ok_w, where = weights(spec, explicit)
-        detail = f"{detail}; {where}" if ok_w else detail
-        if not ok_w:
+    for label, spec, explicit in needed:
+        found, where = weights(spec, explicit)
+        if found:
+            detail = f"{detail}; {label}{where}"
+        else:
             ok = False
             fixes.append(where)
     return Check(component, backend, ok, detail, " ".join(fixes))
@@ -112,19 +113,21 @@ def run_checks(config=None) -> list[Check]:
     checks: list[Callable[[], Check]] = [
         _torch,
         _hub,
-        lambda: _combine("model sd3", "diffusers + peft LoRA", packages("diffusers", "transformers", "peft"),
-                         "pip install -e . (diffusers, transformers and peft are core dependencies)",
-                         SD3_WEIGHTS, model_path if kind == "sd3" else None),
-        lambda: _combine("model mini", "MiniFlow", packages("torch"), "", MINIFLOW_WEIGHTS,
-                         model_path if kind == "mini" else "runs/miniflow/model"),
-        lambda: _combine("reward geneval_mini", "mini-world detector + GenEval rules", packages("numpy", "scipy"),
+        lambda: combine("model sd3", "diffusers + peft LoRA", packages("diffusers", "transformers", "peft"),
+                        "pip install -e . (diffusers, transformers and peft are core dependencies)",
+                        ("", SD3_WEIGHTS, model_path if kind == "sd3" else None)),
+        lambda: combine("model mini", "MiniFlow", packages("torch"), "",
+                        ("", MINIFLOW_WEIGHTS, model_path if kind == "mini" else "runs/miniflow/model")),
+        lambda: combine("reward geneval_mini", "mini-world detector + GenEval rules", packages("numpy", "scipy"),
                          "pip install -e ."),
         _ocr_rapidocr,
-        lambda: _combine("reward ocr", "paddleocr (Flow-GRPO's backend)", packages("paddleocr", "paddle"),
+        lambda: combine("reward ocr", "paddleocr (Flow-GRPO's backend)", packages("paddleocr", "paddle"),
                          "pip install 'superflow[paddleocr]' or conda env create -f envs/ocr.yaml"),
-        lambda: _pickscore(reward_kwargs, PICKSCORE_MODEL, PICKSCORE_PROCESSOR),
-        lambda: _combine("reward mini_preference", "learned dual encoder", packages("torch"), "", PREFERENCE_WEIGHTS,
-                         reward_kwargs.get("path") or "runs/preference"),
+        lambda: combine("reward pickscore", "transformers CLIPModel (PickScore_v1)", packages("transformers"), "pip install -e .",
+                        ("", PICKSCORE_MODEL, reward_kwargs.get("model_path")),
+                        ("processor ", PICKSCORE_PROCESSOR, reward_kwargs.get("processor_path"))),
+        lambda: combine("reward mini_preference", "learned dual encoder", packages("torch"), "",
+                        ("", PREFERENCE_WEIGHTS, reward_kwargs.get("path") or "runs/preference")),
         *_geneval_checks(reward_kwargs),
         _workflow,
     ]
@@ -138,24 +141,12 @@ def run_checks(config=None) -> list[Check]:
 
 
 def _ocr_rapidocr() -> Check:
-    check = _combine("reward ocr", "rapidocr (default, offline)", packages("rapidocr", "onnxruntime"), "pip install 'superflow[ocr]'")
+    check = combine("reward ocr", "rapidocr (default, offline)", packages("rapidocr", "onnxruntime"), "pip install 'superflow[ocr]'")
     if check.ok:
         ok, models = _rapidocr_models()
         check.detail += f"; {models}"
         if not ok:
             check.ok, check.fix = False, "reinstall rapidocr==3.10.0: its wheel carries the PP-OCR models"
-    return check
-
-
-def _pickscore(reward_kwargs: dict, model_spec: WeightSpec, processor_spec: WeightSpec) -> Check:
-    check = _combine("reward pickscore", "transformers CLIPModel (PickScore_v1)", packages("transformers"), "pip install -e .",
-                     model_spec, reward_kwargs.get("model_path"))
-    ok_p, where = weights(processor_spec, reward_kwargs.get("processor_path"))
-    if ok_p:
-        check.detail += f"; processor {where}"
-    else:
-        check.ok = False
-        check.fix = (check.fix + " " + where).strip()
     return check
 
 

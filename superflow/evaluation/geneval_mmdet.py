@@ -13,7 +13,6 @@ downloaded: the checkpoint and CLIP weights come from local folders.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -203,17 +202,10 @@ def mmdet_config_path(mmdet_dir: Path) -> Path:
 
 
 def doctor_check(reward_kwargs: dict):
-    from superflow.doctor import _combine, packages, weights
+    from superflow.doctor import combine, packages
 
-    check = _combine(
-        "evaluator geneval", "mmdet Mask2Former + CLIP ViT-L/14", packages("mmdet", "mmcv", "open_clip"),
-        ENV_HINT, DETECTOR_WEIGHTS, reward_kwargs.get("detector_path"),
+    return combine(
+        "evaluator geneval", "mmdet Mask2Former + CLIP ViT-L/14", packages("mmdet", "mmcv", "open_clip"), ENV_HINT,
+        ("", DETECTOR_WEIGHTS, reward_kwargs.get("detector_path")),
+        ("CLIP ", CLIP_WEIGHTS, reward_kwargs.get("clip_path")),
     )
-    ok, where = weights(CLIP_WEIGHTS, reward_kwargs.get("clip_path"))
-    if ok:
-        check.detail += f"; CLIP {where}"
-    else:
-        check.ok, check.fix = False, (check.fix + " " + where).strip()
-    if os.environ.get("SUPERFLOW_GENEVAL_PYTHON"):
-        check.detail += f"; served from {os.environ['SUPERFLOW_GENEVAL_PYTHON']}"
-    return check

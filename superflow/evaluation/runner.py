@@ -83,7 +83,8 @@ def _save_geneval_layout(root: Path, chunk, images: torch.Tensor, prompts: Promp
     for (i, k), array in zip(chunk, arrays):
         folder = root / f"{i:05d}"
         (folder / "samples").mkdir(parents=True, exist_ok=True)
-        (folder / "metadata.jsonl").write_text(json.dumps({**prompts.metadata[i], "prompt": prompts.prompts[i]}) + "\n")
+        if k == 0:  # once per prompt, not once per image
+            (folder / "metadata.jsonl").write_text(json.dumps({**prompts.metadata[i], "prompt": prompts.prompts[i]}) + "\n")
         Image.fromarray(array).save(folder / "samples" / f"{k:04d}.png")
 
 
