@@ -55,6 +55,11 @@ class ModelConfig:
     device: str = _help("'auto' (cuda if available), 'cpu' or 'cuda[:N]'.", "auto")
     train_text_encoder: bool = _help(
         "MiniFlow only: fine-tune its prompt encoder too (SD3's text encoders are always frozen).", False)
+    adapter_path: str | None = _help(
+        "A trained run's exported weights (its `lora/` folder) to load on top of model.path: the SD3 "
+        "LoRA, or MiniFlow's fine-tuned weights. For evaluating or continuing a finished run.",
+        None,
+    )
 
 
 @dataclass
@@ -339,7 +344,8 @@ def load_config(source: str | Path | dict | None = None, overrides: list[str] | 
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: '{part}' is not a section")
         node[path[-1]] = value
-        label = f"{label} + overrides"
+    if overrides:
+        label = f"{label} + --set {' '.join(overrides)}"
     cfg = _build(Config, data, "", label)
     return resolve(cfg, label)
 

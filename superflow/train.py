@@ -10,6 +10,7 @@ so a resumed run repeats the numbers of an uninterrupted one.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from superflow.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from superflow.config import Config, dump_config
+from superflow.config import Config, ConfigError, dump_config
 from superflow.evaluation.runner import evaluate_policy
 from superflow.flow.sampler import Trajectories, sample_trajectories, step_log_prob
 from superflow.models.base import Conditioning, FlowPolicy
@@ -62,7 +63,7 @@ def build_policy(cfg: Config) -> FlowPolicy:
         from superflow.models.sd3 import SD3Policy
 
         m = cfg.model
-        return SD3Policy(
+        policy = SD3Policy(
             m.path,
             resolution=m.resolution,
             lora_rank=m.lora_rank,
@@ -73,10 +74,16 @@ def build_policy(cfg: Config) -> FlowPolicy:
             dtype=m.dtype,
             device=m.device,
         )
+        if m.adapter_path:
+            policy.load_adapter(m.adapter_path)
+        return policy
     if cfg.model.kind == "mini":
         from superflow.models.mini import MiniFlowPolicy
 
-        return MiniFlowPolicy(cfg.model.path, device=cfg.model.device, train_text_encoder=cfg.model.train_text_encoder)
+        # MiniFlow is fine-tuned in full, so its export is a complete model that replaces the base.
+        return MiniFlowPolicy(
+            cfg.model.adapter_path or cfg.model.path, device=cfg.model.device, train_text_encoder=cfg.model.train_text_encoder
+        )
     raise ValueError(f"unknown model.kind {cfg.model.kind!r}")  # pragma: no cover - config validates
 
 
@@ -128,6 +135,31 @@ def _dedupe(prompts: PromptSet) -> PromptSet:
         seen.setdefault(p, i)
     idx = list(seen.values())
     return PromptSet([prompts.prompts[i] for i in idx], [prompts.metadata[i] for i in idx], prompts.source)
+
+
+# Keys that extend or checkpoint a run without changing what it computes.
+RESUMABLE_KEYS = ("num_epochs", "save_every", "output_dir")
+
+
+def changed_config_keys(saved_path: Path, cfg: Config) -> list[str]:
+    """Dotted keys whose value differs between a run folder's saved config and ``cfg``."""
+    if not saved_path.exists():
+        return []
+    import yaml
+
+    def flat(tree: dict, prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            if isinstance(value, dict) and value and key != "kwargs":
+                out.update(flat(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
+
+    saved = flat(yaml.safe_load(saved_path.read_text()) or {})
+    current = flat(yaml.safe_load(dump_config(cfg)))
+    keys = sorted(set(saved) | set(current))
+    return [k for k in keys if k not in RESUMABLE_KEYS and saved.get(k) != current.get(k)]
 
 
 class Trainer:
@@ -416,6 +448,8 @@ class Trainer:
             "images_sampled": self.totals["images_sampled"] - before["images_sampled"],
             "reward_calls": self.totals["reward_calls"] - before["reward_calls"],
             "step_advantage_profile": step_adv.abs().mean(dim=0).tolist(),
+            # The sigma each trained step starts from: the x axis of the step-advantage figure.
+            "step_sigmas": traj.sigmas[: step_adv.shape[1]].cpu().float().tolist(),
         }
         for k, v in stats.items():
             metrics[k] = float(np.mean(v)) if v else None
@@ -433,8 +467,26 @@ class Trainer:
         return metrics
 
     # ------------------------------------------------------------------ run, checkpoint, resume
-    def run(self, resume: bool = False) -> list[dict[str, Any]]:
+    def run(self, resume: bool = False, on_config_change: str = "error") -> list[dict[str, Any]]:
+        """Train to ``num_epochs``; ``resume`` continues from the newest checkpoint.
+
+        A run folder whose saved config differs from this one (beyond the keys that only extend or
+        checkpoint a run) must not be resumed silently: ``on_config_change="error"`` refuses,
+        ``"restart"`` discards its checkpoints and starts over (what a workflow wants when a
+        changed config reruns a job).
+        """
         cfg = self.cfg
+        if on_config_change not in ("error", "restart"):
+            raise ValueError(f"on_config_change must be 'error' or 'restart', not {on_config_change!r}")
+        changed = changed_config_keys(self.out / "config.yaml", cfg) if resume else []
+        if changed and on_config_change == "error":
+            raise ConfigError(
+                f"{self.out} holds a run with a different config ({', '.join(changed)}); "
+                "resume it with the same config, or train into a new folder"
+            )
+        if changed:
+            shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+        (self.out / "summary.json").unlink(missing_ok=True)  # the run is not finished until it is rewritten
         if resume:
             self.restore()
         else:
@@ -453,7 +505,28 @@ class Trainer:
             if self.epoch % cfg.save_every == 0 or self.epoch == cfg.num_epochs:
                 self.save()
         self.export(self.out / "lora")
+        self.write_summary()
         return history
+
+    def write_summary(self) -> Path:
+        """``summary.json``: written last, so its presence marks a finished run (workflows key on it)."""
+        lines = self.metrics_path.read_text().splitlines() if self.metrics_path.exists() else []
+        last = json.loads(lines[-1]) if lines else {}
+        evaluated = [json.loads(line) for line in lines if '"eval_reward_mean"' in line]
+        summary = {
+            "method": self.cfg.method,
+            "seed": self.cfg.seed,
+            "epochs": self.epoch,
+            "global_step": self.global_step,
+            "time_total": last.get("time_total"),
+            "last_epoch": last,
+            "last_evaluation": {k: v for k, v in (evaluated[-1] if evaluated else {}).items() if k.startswith("eval_")},
+            "torch": torch.__version__,
+            "config": "config.yaml",
+        }
+        path = self.out / "summary.json"
+        atomic_write_text(path, json.dumps(summary, indent=1) + "\n")
+        return path
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -167,6 +167,24 @@ class SD3Policy(FlowPolicy):
         finally:
             self.transformer.enable_adapters()
 
+    def load_adapter(self, path: str | Path) -> None:
+        """Load a LoRA written by :meth:`save_pretrained` into this policy's adapter."""
+        from diffusers import StableDiffusion3Pipeline
+        from peft.utils import set_peft_model_state_dict
+
+        weights = Path(path) / "pytorch_lora_weights.safetensors"
+        if not weights.exists():
+            raise FileNotFoundError(f"no trained LoRA at {weights} (model.adapter_path should be a run's lora/ folder)")
+        state = StableDiffusion3Pipeline.lora_state_dict(str(path))
+        if isinstance(state, tuple):  # newer diffusers also return the adapter metadata
+            state = state[0]
+        prefix = "transformer."
+        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        result = set_peft_model_state_dict(self.transformer, state, adapter_name="default")
+        missing = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
+        if missing or not state:
+            raise ValueError(f"{weights}: LoRA does not match this model's adapter (unexpected keys: {missing[:3]})")
+
     def save_pretrained(self, path: str | Path) -> None:
         """Write the LoRA as diffusers' ``pytorch_lora_weights.safetensors`` with its config."""
         from diffusers import StableDiffusion3Pipeline

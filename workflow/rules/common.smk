@@ -1,0 +1,113 @@
+# Shared helpers: config validation and the paths and arguments every other rule file uses.
+
+import os
+import shlex
+
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+RUNS = config["runs"]
+RESULTS = config["results"]
+SEEDS = [int(seed) for seed in config["seeds"]]
+TASKS = list(config["tasks"])
+METHODS = list(config["methods"])
+ABLATIONS = list(config.get("ablations") or {})
+WORLD = config.get("world")
+# Training runs may be methods (Table 1) or ablations: one rule trains both.
+VARIANTS = {**config["methods"], **(config.get("ablations") or {})}
+ENV = "../../envs/superflow.yaml"
+
+
+wildcard_constraints:
+    task="|".join(TASKS),
+    variant="|".join(VARIANTS),
+    seed=r"\d+",
+
+
+def expand_path(template):
+    """Config paths may name {runs} (this scale's run folder) and {data} (the repository's data/)."""
+    return template.format(runs=RUNS, data="data")
+
+
+def model_path():
+    """The base model: the pipeline's pretrained MiniFlow, or the configured weights (paper)."""
+    return f"{RUNS}/miniflow/model" if WORLD else config["model"]
+
+
+def model_inputs():
+    return [f"{RUNS}/miniflow/model/model.pt"] if WORLD else []
+
+
+def task_inputs(task):
+    spec = config["tasks"][task]
+    files = {"train_prompts": expand_path(spec["train_prompts"]), "test_prompts": expand_path(spec["test_prompts"])}
+    files.update({f"extra_{i}": expand_path(p) for i, p in enumerate(spec.get("inputs", []))})
+    return files
+
+
+def overrides(*groups):
+    """--set KEY=VALUE arguments, shell-quoted, from lists of 'key=value' strings."""
+    return " ".join(f"--set {shlex.quote(expand_path(item))}" for group in groups for item in group)
+
+
+def task_overrides(task):
+    spec = config["tasks"][task]
+    files = task_inputs(task)
+    base = [
+        f"model.path={model_path()}",
+        f"data.train_prompts={files['train_prompts']}",
+        f"data.test_prompts={files['test_prompts']}",
+    ]
+    return overrides(base, config.get("set", []), spec.get("set", []))
+
+
+def run_dir(task, variant, seed):
+    return f"{RUNS}/train/{task}/{variant}/seed{seed}"
+
+
+def run_summary(task, variant, seed):
+    return os.path.join(run_dir(task, variant, seed), "summary.json")
+
+
+def run_metrics(task, variant, seed):
+    return os.path.join(run_dir(task, variant, seed), "metrics.jsonl")
+
+
+def gpu_resources():
+    return {"gpu": int(config.get("gpus_per_job", 0))}
+
+
+def evaluate_arguments(task, folder):
+    spec = config["tasks"][task].get("evaluate", {})
+    args = [f"--images-per-prompt {spec.get('images_per_prompt', 1)}"]
+    if spec.get("prompts"):
+        args.append(f"--prompts {expand_path(spec['prompts'])}")
+    if spec.get("limit"):
+        args.append(f"--limit {spec['limit']}")
+    if spec.get("geneval_results"):
+        args.append(f"--geneval-results {folder}/results.jsonl")
+    return " ".join(args)
+
+
+def run_files(variants):
+    return {
+        "summaries": [run_summary(t, v, s) for t in TASKS for v in variants for s in SEEDS],
+        "evaluations": [f"{RESULTS}/evaluations/{t}/{v}/seed{s}.json" for t in TASKS for v in variants for s in SEEDS],
+    }
+
+
+def report_arguments(variants, with_base=True):
+    args = [f"--task {t} {shlex.quote(config['tasks'][t]['label'])} {config['tasks'][t]['metric']}" for t in TASKS]
+    if with_base:
+        args += [f"--base {t} {RESULTS}/evaluations/{t}/base.json" for t in TASKS]
+    args += [
+        f"--run {t} {v} {s} {run_metrics(t, v, s)} {RESULTS}/evaluations/{t}/{v}/seed{s}.json"
+        for t in TASKS
+        for v in variants
+        for s in SEEDS
+    ]
+    args += [f"--method-label {v} {shlex.quote(VARIANTS[v]['label'])}" for v in variants if VARIANTS[v].get("label")]
+    args.append(f"--method-label base {shlex.quote(config['base_label'])}")
+    return " ".join(args)

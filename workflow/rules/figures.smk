@@ -1,0 +1,45 @@
+# Figures of the study (PNG under results/figures/), each with a caption in the HTML report.
+
+FIGURES = {
+    "test_reward_vs_step": "Held-out metric against optimiser steps: a line per method (mean over seeds), band = min to max over seeds.",
+    "test_reward_vs_time": "Held-out metric against training wall-clock (evaluation time excluded).",
+    "group_sizes": "SuperFlow's per-prompt group sizes over training: median, 10-90% and min-max over the epoch's prompts and seeds.",
+    "step_advantage_profile": "Mean |advantage| per trained denoising step against the sigma the step starts from (Flow-GRPO's advantage is the same at every step).",
+}
+
+
+rule figures_png:
+    input:
+        unpack(lambda wc: run_files(METHODS)),
+        samples=[f"{RUNS}/samples/{t}/base" for t in TASKS]
+        + [f"{RUNS}/samples/{t}/{m}/seed{SEEDS[0]}" for t in TASKS for m in METHODS],
+    output:
+        **{
+            name: report(f"{RESULTS}/figures/{name}.png", caption=f"../report/{name}.rst", category="Figures")
+            for name in FIGURES
+        },
+        **{
+            f"samples_{t}": report(
+                f"{RESULTS}/figures/samples_{t}.png", caption="../report/samples.rst", category="Samples"
+            )
+            for t in TASKS
+        },
+    params:
+        arguments=report_arguments(METHODS, with_base=False),
+        samples=" ".join(
+            [f"--samples {t} base {RUNS}/samples/{t}/base" for t in TASKS]
+            + [f"--samples {t} {m} {RUNS}/samples/{t}/{m}/seed{SEEDS[0]}" for t in TASKS for m in METHODS]
+        ),
+        folder=lambda wc, output: os.path.dirname(output[0]),
+    log:
+        f"{RUNS}/logs/figures.log",
+    conda:
+        ENV
+    shell:
+        "MPLBACKEND=Agg superflow report figures {params.arguments} {params.samples} --output-dir {params.folder}"
+        " > {log} 2>&1"
+
+
+rule figures:
+    input:
+        rules.figures_png.output,

@@ -1,0 +1,62 @@
+# Table 1 (final held-out metric, mean and std over seeds), the efficiency table (cost to reach
+# Flow-GRPO's final metric) and the ablation table, from explicit run files.
+
+
+rule table1:
+    input:
+        unpack(lambda wc: run_files(METHODS)),
+        base=expand(f"{RESULTS}/evaluations/{{task}}/base.json", task=TASKS),
+    output:
+        csv=f"{RESULTS}/table1.csv",
+        md=report(f"{RESULTS}/table1.md", caption="../report/table1.rst", category="Tables"),
+    params:
+        arguments=report_arguments(METHODS),
+    log:
+        f"{RUNS}/logs/table1.log",
+    conda:
+        ENV
+    shell:
+        "superflow report table1 {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
+
+
+rule efficiency:
+    input:
+        unpack(lambda wc: run_files(METHODS)),
+    output:
+        csv=f"{RESULTS}/efficiency.csv",
+        md=report(f"{RESULTS}/efficiency.md", caption="../report/efficiency.rst", category="Tables"),
+    params:
+        arguments=report_arguments(METHODS, with_base=False),
+    log:
+        f"{RUNS}/logs/efficiency.log",
+    conda:
+        ENV
+    shell:
+        "superflow report efficiency {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
+
+
+rule ablation_table:
+    input:
+        unpack(lambda wc: run_files(["superflow", *ABLATIONS])),
+    output:
+        csv=f"{RESULTS}/ablations.csv",
+        md=report(f"{RESULTS}/ablations.md", caption="../report/ablations.rst", category="Tables"),
+    params:
+        arguments=report_arguments(["superflow", *ABLATIONS], with_base=False),
+    log:
+        f"{RUNS}/logs/ablations.log",
+    conda:
+        ENV
+    shell:
+        "superflow report ablations {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
+
+
+rule reproduce_table1:
+    input:
+        rules.table1.output,
+        rules.efficiency.output,
+
+
+rule ablations:
+    input:
+        rules.ablation_table.output,
