@@ -11,11 +11,12 @@ so a tag never yields duplicates and a small tag yields all of its prompts. Prom
 prompt are removed, where equality ignores case, spacing, the order of the two objects of
 "a photo of A and B" (two_object, color_attr: Flow-GRPO's rule, issue yifan123/flow_grpo#4) and,
 stricter than Flow-GRPO, the mirror form of a relation ("A left of B" is "B right of A"; GenEval
-scores both the same way). Default: ``DEFAULT_PER_TAG`` distinct prompts per tag, fewer where the
-tag's space is smaller. With GenEval's official 553 test prompts the spaces left are single_object
-0 (the test set holds all 80), counting 160, colors 696, two_object 6122, position 25080 and
-color_attr 554380, so the default file has 0 / 160 / 696 / 5000 / 5000 / 5000 prompts: train with
-``data.balance_tags=true`` or counting gets about 1% of the draws.
+scores both the same way; the official set itself holds one such pair). Default:
+``DEFAULT_PER_TAG`` distinct prompts per tag, fewer where the tag's space is smaller. With GenEval's
+official 553 test prompts the spaces left are single_object 0 (the test set holds all 80), counting
+160, colors 696, two_object 6122, position 25082 and color_attr 554380, so the default file has
+0 / 5000 / 160 / 696 / 5000 / 5000 prompts: train with ``data.balance_tags=true`` or counting gets
+about 1% of the draws.
 
 OCR: scene descriptions built from templates (shop fronts, warning signs, posters, book covers,
 t-shirts, screens, cakes, ...) with one double-quoted target each, the form of Flow-GRPO's 1018
@@ -35,11 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from superflow.evaluation.geneval_protocol import OFFICIAL_METADATA as GENEVAL_OFFICIAL_METADATA
 from superflow.prompts import PromptFileError, load_prompts
 
-PACKAGE_GENEVAL_DIR = Path(__file__).parent / "data" / "geneval"
-GENEVAL_OBJECT_NAMES = PACKAGE_GENEVAL_DIR / "object_names.txt"
-GENEVAL_OFFICIAL_METADATA = PACKAGE_GENEVAL_DIR / "evaluation_metadata.jsonl"
+GENEVAL_OBJECT_NAMES = GENEVAL_OFFICIAL_METADATA.with_name("object_names.txt")
 
 GENEVAL_TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
 GENEVAL_COLORS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white")
@@ -195,7 +195,10 @@ def generate_geneval_train(
     seed: int = 0,
     classes: Sequence[str] | None = None,
 ) -> list[dict]:
-    """GenEval-schema training records disjoint from ``test_prompts``, shuffled across tags."""
+    """GenEval-schema training records disjoint from ``test_prompts``, shuffled across tags.
+
+    ``per_tag``: one count for every tag, or counts by tag (a tag left out gets none).
+    """
     classes = list(classes) if classes is not None else load_geneval_classes()
     wanted = per_tag if isinstance(per_tag, dict) else {tag: per_tag for tag in GENEVAL_TAGS}
     unknown = set(wanted) - set(GENEVAL_TAGS)

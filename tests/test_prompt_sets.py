@@ -193,10 +193,12 @@ def test_ocr_avoids_test_prompts_and_targets(tmp_path):
     free_targets = {target_key(ocr_prompt_target(p)) for p in free}
     test_keys = {target_key(ocr_prompt_target(p)) for p in OCR_TEST_LINES}
     assert free_targets & test_keys  # the word lists do make these targets...
-    test = _ocr_test_file(tmp_path, extra=[free[0], 'A chalkboard that says "game  over!" in a cafe.'])
+    # The comparison is the reward's: case and spaces do not make a target new.
+    respelled = ocr_prompt_target(free[1]).upper().replace(" ", "  ")
+    test = _ocr_test_file(tmp_path, extra=[free[0], f'A chalkboard that says "{respelled}" in a cafe.'])
     train = generate_ocr_train(load_ocr_test_prompts(test), count=3000, seed=0)
     assert free[0] not in train
-    banned = test_keys | {target_key(ocr_prompt_target(free[0]))}
+    banned = test_keys | {target_key(ocr_prompt_target(free[0])), target_key(respelled)}
     assert not {target_key(ocr_prompt_target(p)) for p in train} & banned  # ...and leave them out when tested
 
 

@@ -28,7 +28,7 @@ wildcard_constraints:
 
 def expand_path(template):
     """Config paths may name {runs} (this scale's run folder) and {data} (the repository's data/)."""
-    return template.format(runs=RUNS, data="data")
+    return template.replace("{runs}", RUNS).replace("{data}", "data")
 
 
 def model_path():
@@ -98,16 +98,21 @@ def run_files(variants):
     }
 
 
-def report_arguments(variants, with_base=True):
-    args = [f"--task {t} {shlex.quote(config['tasks'][t]['label'])} {config['tasks'][t]['metric']}" for t in TASKS]
+def report_arguments(variants, with_base=True, tasks=None):
+    tasks = tasks or TASKS
+    args = [f"--task {t} {shlex.quote(config['tasks'][t]['label'])} {config['tasks'][t]['metric']}" for t in tasks]
     if with_base:
-        args += [f"--base {t} {RESULTS}/evaluations/{t}/base.json" for t in TASKS]
+        args += [f"--base {t} {RESULTS}/evaluations/{t}/base.json" for t in tasks]
     args += [
         f"--run {t} {v} {s} {run_metrics(t, v, s)} {RESULTS}/evaluations/{t}/{v}/seed{s}.json"
-        for t in TASKS
+        for t in tasks
         for v in variants
         for s in SEEDS
     ]
     args += [f"--method-label {v} {shlex.quote(VARIANTS[v]['label'])}" for v in variants if VARIANTS[v].get("label")]
     args.append(f"--method-label base {shlex.quote(config['base_label'])}")
     return " ".join(args)
+
+
+def task_report_arguments(task):
+    return report_arguments(METHODS, tasks=[task])

@@ -60,3 +60,21 @@ rule reproduce_table1:
 rule ablations:
     input:
         rules.ablation_table.output,
+
+
+rule task_table:
+    # One task on its own (base and every method): the quickest way to try a new reward.
+    input:
+        base=f"{RESULTS}/evaluations/{{task}}/base.json",
+        evaluations=lambda wc: [f"{RESULTS}/evaluations/{wc.task}/{m}/seed{s}.json" for m in METHODS for s in SEEDS],
+    output:
+        csv=f"{RESULTS}/tasks/{{task}}.csv",
+        md=f"{RESULTS}/tasks/{{task}}.md",
+    params:
+        arguments=lambda wc: task_report_arguments(wc.task),
+    log:
+        f"{RUNS}/logs/tasks/{{task}}.log",
+    conda:
+        ENV
+    shell:
+        "superflow report table1 {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
