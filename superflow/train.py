@@ -30,6 +30,7 @@ from superflow.checkpoint import (
     set_rng_state,
 )
 from superflow.config import Config, ConfigError, dump_config
+from superflow.distributed import Distributed
 from superflow.evaluation.runner import evaluate_policy
 from superflow.flow.sampler import Trajectories, sample_trajectories, step_log_prob
 from superflow.models.base import Conditioning, FlowPolicy
@@ -177,9 +178,11 @@ class Trainer:
         train_prompts: PromptSet | None = None,
         test_prompts: PromptSet | None = None,
         progress: bool = True,
+        distributed: Distributed | None = None,
     ):
         self.cfg = cfg
-        self.progress = progress
+        self.dist = distributed or Distributed.from_environment()
+        self.progress = progress and self.dist.is_main
         self.out = Path(cfg.output_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.seed)
@@ -264,17 +267,24 @@ class Trainer:
         return scores
 
     def sample_epoch(self, epoch: int, plan: EpochPlan, timer: Timer):
+        """Sample and score this rank's slice of the epoch; rewards (and values) come back for all ranks.
+
+        Returns this rank's trajectories and the *global* reward (and value) arrays.
+        """
         cfg = self.cfg
-        sample_idx = plan.sample_prompt_indices
-        n = len(sample_idx)
+        all_idx = plan.sample_prompt_indices
+        n = len(all_idx)
+        mine = self.dist.shard(n)
         needs_values = getattr(self.step_estimator, "needs_values", False)
         trajectories, rewards, values = [], [], []
         self.policy.eval()
-        batches = range(0, n, cfg.sample.batch_size)
+        batches = range(mine.start, mine.stop, cfg.sample.batch_size)
         for start in tqdm(batches, desc=f"epoch {epoch}: sampling", disable=not self.progress, leave=False):
-            idx = sample_idx[start : start + cfg.sample.batch_size]
+            idx = all_idx[start : min(start + cfg.sample.batch_size, mine.stop)]
             with timer("time_sampling"):
                 cond = self._encode([self.train_prompts.prompts[i] for i in idx])
+                # Noise is drawn per image from its global index, so any split across ranks or
+                # batches samples the same images.
                 gens = _generators(cfg.seed, epoch, 1, len(idx), offset=start)
                 traj = sample_trajectories(
                     self.policy,
@@ -294,7 +304,9 @@ class Trainer:
             trajectories.append(Trajectories(traj.states, traj.sigmas, traj.log_probs, traj.std_devs))
         self.totals["images_sampled"] += n
         traj = Trajectories.cat(trajectories)
-        return traj, np.concatenate(rewards), (np.concatenate(values) if values else None)
+        rewards_all = self.dist.gather_rows(np.concatenate(rewards))
+        values_all = self.dist.gather_rows(np.concatenate(values)) if values else None
+        return traj, rewards_all, values_all
 
     def _step_values(self, traj: Trajectories, idx: np.ndarray, final_rewards: np.ndarray, timer: Timer) -> np.ndarray:
         """V_t = reward of the flow's endpoint guess from each state (Tweedie), V_T = final reward."""
@@ -334,7 +346,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
     def train_on(self, epoch: int, traj: Trajectories, cond: Conditioning, step_adv: torch.Tensor, timer: Timer):
+        """Optimiser steps on the epoch's samples; ``traj`` and ``cond`` hold this rank's slice,
+        ``step_adv`` every sample's advantages (chunks and weights are global, so the summed
+        gradient of all ranks is the one-process gradient)."""
         cfg, t = self.cfg, self.cfg.train
+        mine = self.dist.shard(len(step_adv))
         keep = torch.nonzero(step_adv.abs().sum(dim=1) != 0).flatten()
         stats: dict[str, list[float]] = {"policy_loss": [], "kl": [], "clipfrac": [], "approx_kl": [], "ratio_mean": []}
         logp_change = torch.zeros(len(step_adv))
@@ -350,9 +366,11 @@ class Trainer:
             for chunk in tqdm(chunks, desc=f"epoch {epoch}: training", disable=not self.progress, leave=False):
                 with timer("time_training"):
                     self.optimizer.zero_grad(set_to_none=True)
-                    for micro in torch.split(chunk, t.micro_batch_size):
-                        sub = traj.index(micro.to(traj.states.device))
-                        sub_cond = cond.index(micro)
+                    local = chunk[(chunk >= mine.start) & (chunk < mine.stop)]
+                    for micro in torch.split(local, t.micro_batch_size):
+                        rows = micro - mine.start  # positions in this rank's slice
+                        sub = traj.index(rows.to(traj.states.device))
+                        sub_cond = cond.index(rows)
                         weight = len(micro) / len(chunk) / num_steps
                         for j in range(num_steps):
                             step = step_log_prob(
@@ -377,13 +395,14 @@ class Trainer:
                                 loss = loss + t.beta * kl
                             (loss * weight).backward()
                             logp_change[micro] += (step.log_prob.detach().cpu() - old.cpu()).abs() / num_steps
+                    self.dist.sum_gradients(self.params)
                     torch.nn.utils.clip_grad_norm_(self.params, t.max_grad_norm)
                     self.optimizer.step()
                     self.global_step += 1
                     if self.ema is not None:
                         self.ema.step(self.params, self.global_step)
         self.policy.eval()
-        return stats, logp_change / t.inner_epochs
+        return stats, self.dist.sum_tensor(logp_change) / t.inner_epochs
 
     def _drift_rho(self, keys: list[str], logp_change: torch.Tensor) -> dict[str, float]:
         """SPO's drift-adaptive forgetting: a prompt whose samples' log-probs moved a lot this epoch
@@ -429,10 +448,13 @@ class Trainer:
         before = dict(self.totals)
         plan = self.plan_epoch(epoch)
         traj, rewards, values = self.sample_epoch(epoch, plan, timer)
+        local_calls = self.totals["reward_calls"] - before["reward_calls"]
+        self.totals["reward_calls"] = before["reward_calls"] + int(self.dist.sum(local_calls))
         keys = [self.train_prompts.prompts[i] for i in plan.sample_prompt_indices]
         step_adv, tied = self.advantages(plan, traj, rewards, values)
+        self.last_step_advantages = step_adv
         with timer("time_training"):
-            cond = self._encode(keys)
+            cond = self._encode(keys[self.dist.shard(len(keys))])
         stats, logp_change = self.train_on(epoch, traj, cond, step_adv, timer)
         rho = self._drift_rho(keys, logp_change) if cfg.algorithm.rho_half_life else None
         self.tracker.update(keys, rewards, rho=rho)
@@ -454,7 +476,7 @@ class Trainer:
         for k, v in stats.items():
             metrics[k] = float(np.mean(v)) if v else None
         eval_due = cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.num_epochs)
-        if eval_due and self.test_prompts is not None:
+        if eval_due and self.test_prompts is not None and self.dist.is_main:
             with timer("time_eval"):
                 metrics.update(self.evaluate())
         metrics["cum_images_sampled"] = self.totals["images_sampled"]
@@ -484,28 +506,38 @@ class Trainer:
                 f"{self.out} holds a run with a different config ({', '.join(changed)}); "
                 "resume it with the same config, or train into a new folder"
             )
-        if changed:
+        if changed and self.dist.is_main:
             shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
-        (self.out / "summary.json").unlink(missing_ok=True)  # the run is not finished until it is rewritten
+        if self.dist.is_main:
+            (self.out / "summary.json").unlink(missing_ok=True)  # the run is not finished until it is rewritten
+        self.dist.barrier()  # every rank sees the same folder before restoring
         if resume:
             self.restore()
-        else:
-            for stale in (self.metrics_path,):
-                stale.unlink(missing_ok=True)
-        atomic_write_text(self.out / "config.yaml", dump_config(cfg))
+        elif self.dist.is_main:
+            self.metrics_path.unlink(missing_ok=True)
+        main = self.dist.is_main  # only rank 0 writes; the others hold the same state
+        if main:
+            atomic_write_text(self.out / "config.yaml", dump_config(cfg))
         history = []
         for epoch in range(self.epoch, cfg.num_epochs):
             metrics = self.train_epoch(epoch)
             metrics["seed"] = cfg.seed
             metrics["method"] = cfg.method
-            with self.metrics_path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(metrics) + "\n")
+            if self.dist.enabled:
+                metrics["world_size"] = self.dist.world_size
+            if main:
+                with self.metrics_path.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(metrics) + "\n")
             history.append(metrics)
             self.epoch = epoch + 1
             if self.epoch % cfg.save_every == 0 or self.epoch == cfg.num_epochs:
-                self.save()
-        self.export(self.out / "lora")
-        self.write_summary()
+                if main:
+                    self.save()
+                self.dist.barrier()
+        if main:
+            self.export(self.out / "lora")
+            self.write_summary()
+        self.dist.barrier()
         return history
 
     def write_summary(self) -> Path:

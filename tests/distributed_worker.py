@@ -1,0 +1,38 @@
+"""Worker for tests/test_distributed.py: trains the tiny SD3 under a launcher (torchrun, accelerate).
+
+Usage: python distributed_worker.py CONFIG_YAML RESULT_PREFIX
+Writes RESULT_PREFIX<rank>.pt with the epochs' group sizes, the last advantages and the weights.
+"""
+
+import sys
+
+import torch
+
+from superflow.config import load_config  # noqa: E402
+from superflow.distributed import Distributed  # noqa: E402
+from superflow.train import Trainer  # noqa: E402
+
+
+def main() -> None:
+    config, prefix = sys.argv[1:]
+    torch.set_num_threads(1)
+    cfg = load_config(config)
+    dist = Distributed.from_environment()
+    trainer = Trainer(cfg, progress=False, distributed=dist)
+    initial = [p.detach().clone() for p in trainer.params]
+    history = trainer.run()
+    torch.save(
+        {
+            "world_size": dist.world_size,
+            "group_sizes": [h["group_sizes"] for h in history],
+            "rewards": [h["reward_mean"] for h in history],
+            "advantages": trainer.last_step_advantages,
+            "params": [p.detach().clone() for p in trainer.params],
+            "initial": initial,
+        },
+        f"{prefix}{dist.rank}.pt",
+    )
+
+
+if __name__ == "__main__":
+    main()
