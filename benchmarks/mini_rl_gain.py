@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import shutil
 import subprocess
@@ -33,6 +32,9 @@ from pathlib import Path
 import pandas as pd
 
 from superflow.tables import to_markdown
+
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import describe_machine
 
 TASKS = {"geneval": "preset:mini_geneval", "ocr": "preset:mini_ocr", "preference": "preset:mini_preference"}
 
@@ -146,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only and previous:
         env = {k: v for k, v in previous.items() if k != "commands"}
     else:
-        env = environment()
+        env = describe_machine()
         commands.update({task: command for task in args.tasks})
     (out / "environment.json").write_text(json.dumps({**env, "commands": commands}, indent=1) + "\n")
     seeds = ", ".join(str(s) for s in sorted(table["seed"].dropna().unique()))
@@ -170,20 +172,6 @@ def main(argv: list[str] | None = None) -> int:
     (out / "summary.md").write_text("\n".join(md))
     print("\n".join(md))
     return 0
-
-
-def environment() -> dict:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
 
 
 if __name__ == "__main__":
