@@ -100,7 +100,13 @@ def test_save_and_load_offline_round_trip(pipe, tiny_sd3_dir, monkeypatch):
     assert os.path.isfile(tiny_sd3_dir / "model_index.json")
     loaded = StableDiffusion3Pipeline.from_pretrained(tiny_sd3_dir, local_files_only=True)
     loaded.set_progress_bar_config(disable=True)
-    assert torch.equal(_images(loaded, seed=5), _images(pipe, seed=5))
+    for name, module in _components(pipe).items():
+        saved = getattr(loaded, name).state_dict()
+        for key, tensor in module.state_dict().items():
+            assert torch.equal(saved[key], tensor), f"{name}.{key} changed in the round trip"
+    # Same weights; the images may differ in the last bit (loaded tensors can take other SIMD
+    # paths than freshly built ones, seen once in a full-suite run).
+    torch.testing.assert_close(_images(loaded, seed=5), _images(pipe, seed=5), rtol=0, atol=1e-6)
     for name in ("tokenizer", "tokenizer_2", "tokenizer_3"):
         before, after = getattr(pipe, name), getattr(loaded, name)
         assert type(after) is type(before) and after.model_max_length == before.model_max_length
