@@ -11,7 +11,7 @@ step on the same global batch. Only rank 0 writes files.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ class Distributed:
         self.world_size = world_size
 
     @classmethod
-    def from_environment(cls) -> "Distributed":
+    def from_environment(cls) -> Distributed:
         """Join the process group a launcher describes (WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT)."""
         if dist.is_available() and dist.is_initialized():
             return cls(dist.get_rank(), dist.get_world_size())

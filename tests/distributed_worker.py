@@ -8,9 +8,9 @@ import sys
 
 import torch
 
-from superflow.config import load_config  # noqa: E402
-from superflow.distributed import Distributed  # noqa: E402
-from superflow.train import Trainer  # noqa: E402
+from superflow.config import load_config
+from superflow.distributed import Distributed
+from superflow.train import Trainer
 
 
 def main() -> None:

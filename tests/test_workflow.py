@@ -47,7 +47,7 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
     if "Nothing to be done" in text:
         return {}
     stats = text.split("Job stats:")[1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, flags=re.M) if m.group(1) != "total"}
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, flags=re.MULTILINE) if m.group(1) != "total"}
 
 
 def test_lint_is_clean():

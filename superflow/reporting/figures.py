@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")  # figures are files; no display on CI or cluster nodes
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image
 
-from superflow.reporting.runs import RunFiles, method_label, progress_key, read_metrics  # noqa: E402
+from superflow.reporting.runs import RunFiles, method_label, progress_key, read_metrics
 
 
 def _save(fig, path: Path | str) -> Path:
@@ -22,6 +22,14 @@ def _save(fig, path: Path | str) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _label(ax, title: str, xlabel: str, ylabel: str) -> None:
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
 
 
 def _axes(count: int, width: float = 4.2, height: float = 3.3):
@@ -53,11 +61,8 @@ def reward_curves(
             line = ax.plot(xs, ys.mean(axis=0), marker="o", label=method_label(method, method_labels))[0]
             if len(curves) > 1:
                 ax.fill_between(xs, ys.min(axis=0), ys.max(axis=0), alpha=0.2, color=line.get_color())
-        ax.set_title(task_labels[task])
-        ax.set_xlabel("optimiser step" if x == "global_step" else "training wall-clock (s, evaluation excluded)")
-        ax.set_ylabel("held-out " + metrics_by_task[task])
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        xlabel = "optimiser step" if x == "global_step" else "training wall-clock (s, evaluation excluded)"
+        _label(ax, task_labels[task], xlabel, "held-out " + metrics_by_task[task])
     return _save(fig, path)
 
 
@@ -81,11 +86,7 @@ def group_sizes(runs: Sequence[RunFiles], task_labels: dict[str, str], path: Pat
         ax.fill_between(epochs, lo, hi, alpha=0.15, label="min-max")
         ax.fill_between(epochs, p10, p90, alpha=0.3, label="10-90%")
         ax.plot(epochs, [np.median(s) for s in sizes], label="median")
-        ax.set_title(f"{task_labels[task]}: {method_label(method)} group sizes")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("images per prompt")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        _label(ax, f"{task_labels[task]}: {method_label(method)} group sizes", "epoch", "images per prompt")
     return _save(fig, path)
 
 
@@ -110,11 +111,7 @@ def step_advantage_profile(
             mean = np.mean([p[:width] for p in profiles], axis=0)
             ax.plot(sigmas[:width], mean, marker="o", label=method_label(method, method_labels))
         ax.invert_xaxis()  # sampling runs from sigma 1 (noise) to 0 (image)
-        ax.set_title(task_labels[task])
-        ax.set_xlabel("sigma at the step's start")
-        ax.set_ylabel("mean |advantage|")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        _label(ax, task_labels[task], "sigma at the step's start", "mean |advantage|")
     return _save(fig, path)
 
 

@@ -10,12 +10,19 @@ wall-clock (evaluation excluded), and each as a ratio to Flow-GRPO's.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from superflow.reporting.runs import RunFiles, method_label, metric_value, progress_key, read_evaluation, read_metrics
+from superflow.reporting.runs import (
+    RunFiles,
+    method_label,
+    metric_value,
+    progress_key,
+    read_evaluation,
+    read_metrics,
+)
 
 REFERENCE_METHOD = "flowgrpo"
 
