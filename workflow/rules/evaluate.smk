@@ -17,6 +17,8 @@ rule evaluate_base:
         **gpu_resources(),
     log:
         f"{RUNS}/logs/evaluate/{{task}}/base.log",
+    benchmark:
+        f"{RUNS}/benchmarks/evaluate/{{task}}/base.tsv"
     conda:
         ENV
     shell:
@@ -44,6 +46,8 @@ rule evaluate_run:
         **gpu_resources(),
     log:
         f"{RUNS}/logs/evaluate/{{task}}/{{variant}}/seed{{seed}}.log",
+    benchmark:
+        f"{RUNS}/benchmarks/evaluate/{{task}}/{{variant}}/seed{{seed}}.tsv"
     conda:
         ENV
     shell:
