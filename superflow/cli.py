@@ -189,7 +189,11 @@ def _cmd_report(args) -> int:
     elif args.what == "efficiency":
         costs = study_tables.cost_to_target(runs, metrics_by_task)
         table = study_tables.efficiency_table(costs, methods)
-        written += [_write(args.csv, table.to_csv(index=False)), _write(args.md, to_markdown(table, digits=3) + "\n")]
+        shown = table.assign(
+            task=[task_labels[t] for t in table["task"]],
+            method=[labels.get(m) or study_tables.method_label(m) for m in table["method"]],
+        )
+        written += [_write(args.csv, table.to_csv(index=False)), _write(args.md, to_markdown(shown, digits=3) + "\n")]
     else:
         samples: dict[str, dict[str, Path]] = {}
         for task, method, folder in args.samples or []:

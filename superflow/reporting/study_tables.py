@@ -133,4 +133,8 @@ def efficiency_table(costs: pd.DataFrame, method_order: Sequence[str], reference
                 row[column] = mean
                 row[f"{column}_ratio"] = mean / ref_mean if ref_mean and not math.isnan(ref_mean) else math.nan
             rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    for column in ("steps", "images", "reward_calls"):  # counts: whole numbers, empty where not reached
+        if column in table:
+            table[column] = table[column].round().astype("Int64")
+    return table
