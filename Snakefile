@@ -1,9 +1,10 @@
 # SuperFlow study: base model, Flow-GRPO, Flow-SPO and SuperFlow per task, evaluated on held-out
 # prompts, summarised as the paper's Table 1, an efficiency table and figures.
 #
-#   snakemake --cores all reproduce_table1                               # mini scale (default)
-#   snakemake --cores all --configfile workflow/config/smoke.yaml all    # CI-sized
-#   snakemake --profile workflow/profiles/slurm --configfile workflow/config/paper.yaml reproduce_table1
+#   snakemake --cores all reproduce_table1                          # mini scale (default)
+#   snakemake --cores all all --config scale=smoke                  # CI-sized
+#   snakemake --profile workflow/profiles/slurm reproduce_table1 --config scale=paper
+#   snakemake --cores all reproduce_table1 --configfile my_study.yaml   # a whole config of your own
 #
 # Snakemake owns the experiment; every rule calls the `superflow` CLI with explicit paths.
 
@@ -12,7 +13,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "workflow/config/mini.yaml"
+# A complete config given with --configfile is used as it is; otherwise the scale's file
+# (--config scale=mini|smoke|paper, default mini), with any other --config values on top.
+if "runs" not in config:
+
+    configfile: f"workflow/config/{config.get('scale', 'mini')}.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -34,9 +34,9 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 
 
 def workdir_for(tmp: Path) -> Path:
-    """A fresh working directory that sees the repository's data/ and examples/, as the repo root does."""
+    """A fresh working directory that sees the repository's folders as the repo root does."""
     tmp.mkdir(parents=True, exist_ok=True)
-    for name in ("data", "examples"):
+    for name in ("data", "examples", "workflow"):
         (tmp / name).symlink_to(REPO / name)
     return tmp
 
@@ -59,7 +59,8 @@ def test_lint_is_clean():
 @pytest.mark.parametrize("scale", ["mini", "paper"])
 def test_dry_run_plans_the_whole_study(scale, tmp_path):
     work = workdir_for(tmp_path / "work")
-    result = snakemake(work, "-n", "reproduce_table1", "--configfile", str(REPO / f"workflow/config/{scale}.yaml"))
+    # The default (no arguments) is the mini scale; the paper scale is one --config value away.
+    result = snakemake(work, "-n", "reproduce_table1", *([] if scale == "mini" else ["--config", "scale=paper"]))
     jobs = planned_jobs(result)
     assert jobs["train"] == 9 and jobs["evaluate_run"] == 9 and jobs["evaluate_base"] == 3
     if scale == "mini":
@@ -69,6 +70,12 @@ def test_dry_run_plans_the_whole_study(scale, tmp_path):
     # Paper-scale training asks the scheduler for a GPU per job.
     if scale == "paper":
         assert "gpu=1" in result.stdout + result.stderr
+
+
+def test_more_seeds_from_the_command_line_add_only_their_runs(tmp_path):
+    work = workdir_for(tmp_path / "work")
+    jobs = planned_jobs(snakemake(work, "-n", "reproduce_table1", "--config", "seeds=[0,1,2]"))
+    assert jobs["train"] == 27 and jobs["evaluate_run"] == 27 and jobs["pretrain"] == 1
 
 
 def test_config_typo_is_rejected_with_the_key(tmp_path):
