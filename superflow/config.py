@@ -55,6 +55,11 @@ class ModelConfig:
     device: str = _help("'auto' (cuda if available), 'cpu' or 'cuda[:N]'.", "auto")
     train_text_encoder: bool = _help(
         "MiniFlow only: fine-tune its prompt encoder too (SD3's text encoders are always frozen).", False)
+    trainable: list[str] | None = _help(
+        "MiniFlow only: train just the parameters whose names contain one of these parts (e.g. "
+        "['attn', 'film', 'text_proj']: the conditioning pathways); None trains the whole UNet.",
+        None,
+    )
     adapter_path: str | None = _help(
         "A trained run's exported weights (its `lora/` folder) to load on top of model.path: the SD3 "
         "LoRA, or MiniFlow's fine-tuned weights. For evaluating or continuing a finished run.",

@@ -83,7 +83,8 @@ def build_policy(cfg: Config) -> FlowPolicy:
 
         # MiniFlow is fine-tuned in full, so its export is a complete model that replaces the base.
         return MiniFlowPolicy(
-            cfg.model.adapter_path or cfg.model.path, device=cfg.model.device, train_text_encoder=cfg.model.train_text_encoder
+            cfg.model.adapter_path or cfg.model.path, device=cfg.model.device,
+            train_text_encoder=cfg.model.train_text_encoder, trainable=cfg.model.trainable,
         )
     raise ValueError(f"unknown model.kind {cfg.model.kind!r}")  # pragma: no cover - config validates
 

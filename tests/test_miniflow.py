@@ -109,3 +109,16 @@ def test_prompt_encoder_is_frozen_unless_asked(net):
     assert trained and not any(n.startswith("prompt_encoder.") for n in trained)
     everything = MiniFlowPolicy(net=copy.deepcopy(net), train_text_encoder=True)
     assert len(everything.trainable_parameters()) == len(list(net.parameters())) > len(trained)
+
+
+def test_trainable_parts_restrict_the_parameters(net):
+    import copy
+
+    policy = MiniFlowPolicy(net=copy.deepcopy(net), trainable=["attn", "film"])
+    names = {id(p): n for n, p in policy.net.named_parameters()}
+    trained = {names[id(p)] for p in policy.trainable_parameters()}
+    assert trained and all("attn" in n or "film" in n for n in trained)
+    assert any("attn" in n for n in trained) and any("film" in n for n in trained)
+    assert not any(n.startswith("prompt_encoder.") for n in trained)  # still frozen unless asked
+    with pytest.raises(ValueError, match="matches no MiniFlow parameter"):
+        MiniFlowPolicy(net=copy.deepcopy(net), trainable=["no_such_layer"])

@@ -210,13 +210,22 @@ class MiniFlowPolicy(FlowPolicy):
 
     def __init__(
         self, path: str | Path | None = None, *, net: MiniFlowNet | None = None, device: str = "cpu",
-        train_text_encoder: bool = False,
+        train_text_encoder: bool = False, trainable: list[str] | None = None,
     ):
         self.net = net if net is not None else load_miniflow(path)
         # as SD3's text encoders are frozen under LoRA: noisy policy gradients would otherwise
         # reshape the prompt embedding every prompt shares
         self.train_text_encoder = train_text_encoder
         self.net.prompt_encoder.requires_grad_(train_text_encoder)
+        if trainable:
+            # Only the named parts learn (as a LoRA restricts SD3 to its attention projections).
+            chosen = 0
+            for name, param in self.net.named_parameters():
+                keep = param.requires_grad and any(part in name for part in trainable)
+                param.requires_grad_(keep)
+                chosen += keep
+            if not chosen:
+                raise ValueError(f"model.trainable {trainable!r} matches no MiniFlow parameter")
         self._device = pick_device(device)
         self.net.to(self._device)
         self.reference = copy.deepcopy(self.net).requires_grad_(False).eval()
