@@ -151,22 +151,27 @@ class ColourClassifier:
 class Mask2FormerDetector:
     """Detections for GenEval's rules from Mask2Former, colours decided by CLIP where asked."""
 
-    def __init__(self, detector_path: str | None = None, config_path: str | None = None, clip_path: str | None = None, device: str = "cuda"):
+    def __init__(
+        self, detector_path: str | None = None, config_path: str | None = None, clip_path: str | None = None,
+        device: str = "cuda", colours=None,
+    ):
+        """``colours`` replaces the CLIP colour classifier (a callable ``(crops, cls) -> [scores]``)."""
         try:
             import mmdet
             from mmdet.apis import inference_detector, init_detector
         except ImportError as err:
             raise ImportError(f"the GenEval 'mmdet' backend needs mmdet and mmcv-full: {ENV_HINT}") from err
-        try:
-            import open_clip  # noqa: F401
-        except ImportError as err:
-            raise ImportError(f"the GenEval 'mmdet' backend needs open_clip_torch for colours: {ENV_HINT}") from err
+        if colours is None:
+            try:
+                import open_clip  # noqa: F401
+            except (ImportError, RuntimeError) as err:  # RuntimeError: a torchvision built for another torch
+                raise ImportError(f"the GenEval 'mmdet' backend needs open_clip_torch for colours: {ENV_HINT} ({err})") from err
         checkpoint = resolve_weights(DETECTOR_WEIGHTS, detector_path) / f"{MASK2FORMER}.pth"
         config = Path(config_path) if config_path else mmdet_config_path(Path(mmdet.__file__).parent)
         self._inference = inference_detector
         self.model = init_detector(str(config), str(checkpoint), device=device)
         self.classes = coco_classes()
-        self.colours = ColourClassifier(clip_path, device)
+        self.colours = colours if colours is not None else ColourClassifier(clip_path, device)
 
     def detect(self, image: np.ndarray, metadata: dict) -> list[Detection]:
         detections, masks = detections_from_mmdet(self._inference(self.model, image[:, :, ::-1]), self.classes, image.shape[:2])
