@@ -203,6 +203,43 @@ def test_paddleocr_results_are_parsed(monkeypatch, api):
         assert seen["use_angle_cls"] is False
 
 
+def test_paddleocr_model_folders_and_missing_models(monkeypatch):
+    seen = {}
+
+    class PaddleOCR3:
+        def __init__(self, **kwargs):
+            seen.update(kwargs)
+            if not kwargs.get("text_detection_model_dir"):
+                raise Exception("No available model hosting platforms detected.")  # what PaddleX raises offline
+
+    module = types.ModuleType("paddleocr")
+    module.PaddleOCR = PaddleOCR3
+    monkeypatch.setitem(sys.modules, "paddleocr", module)
+    ocr_module._paddleocr.cache_clear()
+    try:
+        get_reward("ocr", backend="paddleocr", det_model_dir="/models/det", rec_model_dir="/models/rec")
+        assert seen["text_detection_model_dir"] == "/models/det" and seen["text_recognition_model_dir"] == "/models/rec"
+        with pytest.raises(RuntimeError, match="det_model_dir.*rec_model_dir.*rapidocr"):
+            get_reward("ocr", backend="paddleocr")
+    finally:
+        ocr_module._paddleocr.cache_clear()
+
+
+@pytest.mark.slow
+def test_real_paddleocr_without_models_says_what_is_missing(tmp_path, monkeypatch):
+    """Where paddleocr is installed (envs/ocr.yaml): with no models on disk and no network, the
+    backend's error names the missing models and the keys that point at local copies."""
+    pytest.importorskip("paddleocr")
+    monkeypatch.setenv("HOME", str(tmp_path))  # an empty model cache
+    monkeypatch.setenv("PADDLE_PDX_CACHE_HOME", str(tmp_path / ".paddlex"))
+    ocr_module._paddleocr.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="det_model_dir"):
+            get_reward("ocr", backend="paddleocr")
+    finally:
+        ocr_module._paddleocr.cache_clear()
+
+
 # --- RapidOCR on ground-truth renders -------------------------------------------------------------------
 
 

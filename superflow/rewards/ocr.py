@@ -14,6 +14,7 @@ dict as ``ocr_failures``; a batch in which every image fails raises instead).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from functools import lru_cache
 from typing import Protocol, Sequence
@@ -155,8 +156,8 @@ class RapidOCREngine:
         return texts
 
 
-@lru_cache(maxsize=1)
-def _paddleocr():
+@lru_cache(maxsize=4)
+def _paddleocr(det_model_dir: str | None = None, rec_model_dir: str | None = None):
     try:
         from paddleocr import PaddleOCR
     except ImportError as err:
@@ -164,12 +165,26 @@ def _paddleocr():
             f"the 'paddleocr' OCR backend needs paddleocr and paddlepaddle: {PADDLE_HINT}; "
             "the default backend 'rapidocr' runs offline"
         ) from err
-    try:  # PaddleOCR 3.x
-        return PaddleOCR(
-            lang="en", use_doc_orientation_classify=False, use_doc_unwarping=False, use_textline_orientation=False
-        )
-    except (TypeError, ValueError):  # PaddleOCR 2.x, as the Flow-GRPO reference calls it
-        return PaddleOCR(use_angle_cls=False, lang="en", show_log=False)
+    if det_model_dir or rec_model_dir:
+        # Local models given: skip PaddleX's connectivity probe of the model hosters.
+        os.environ.setdefault("PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK", "True")
+    try:
+        try:  # PaddleOCR 3.x
+            return PaddleOCR(
+                lang="en", use_doc_orientation_classify=False, use_doc_unwarping=False, use_textline_orientation=False,
+                text_detection_model_dir=det_model_dir, text_recognition_model_dir=rec_model_dir,
+            )
+        except (TypeError, ValueError):  # PaddleOCR 2.x, as the Flow-GRPO reference calls it
+            return PaddleOCR(use_angle_cls=False, lang="en", show_log=False, det_model_dir=det_model_dir, rec_model_dir=rec_model_dir)
+    except ImportError:
+        raise
+    except Exception as err:  # PaddleX raises a bare Exception when no model is on disk or reachable
+        raise RuntimeError(
+            f"PaddleOCR could not load its detection and recognition models ({err}). Nothing is downloaded at run "
+            "time: on a machine with internet run PaddleOCR once (it caches the PP-OCR models in "
+            "~/.paddlex/official_models), copy the two model folders here and set reward.kwargs.det_model_dir and "
+            "reward.kwargs.rec_model_dir; or use the default backend 'rapidocr', whose models ship in its wheel"
+        ) from err
 
 
 class PaddleOCREngine:
@@ -178,9 +193,12 @@ class PaddleOCREngine:
     Works with PaddleOCR 3.x (``predict`` -> ``rec_texts``/``rec_scores``) and 2.x (``ocr``).
     """
 
-    def __init__(self, min_side: int = 0, margin: int = 0, text_score: float = 0.5):
+    def __init__(
+        self, min_side: int = 0, margin: int = 0, text_score: float = 0.5,
+        det_model_dir: str | None = None, rec_model_dir: str | None = None,
+    ):
         self.min_side, self.margin, self.text_score = int(min_side), int(margin), float(text_score)
-        self.engine = _paddleocr()
+        self.engine = _paddleocr(det_model_dir, rec_model_dir)
 
     def read(self, images: Sequence[np.ndarray]) -> list[str]:
         texts = []
