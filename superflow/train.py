@@ -233,6 +233,7 @@ class Trainer:
         self.totals = {"images_sampled": 0, "reward_calls": 0, "time_total": 0.0}
         self.metrics_path = self.out / "metrics.jsonl"
         self.checkpoint_dir = self.out / "checkpoints"
+        self.last_step_advantages: torch.Tensor | None = None  # the latest epoch's A[i, t], for inspection
 
     # ------------------------------------------------------------------ planning
     def plan_epoch(self, epoch: int) -> EpochPlan:
@@ -582,7 +583,8 @@ class Trainer:
         """Load the newest complete checkpoint; returns False (and starts fresh) if there is none."""
         found = list_checkpoints(self.checkpoint_dir)
         if not found:
-            self.metrics_path.unlink(missing_ok=True)
+            if self.dist.is_main:
+                self.metrics_path.unlink(missing_ok=True)
             return False
         state, meta = load_checkpoint(found[-1])
         with torch.no_grad():
@@ -597,7 +599,7 @@ class Trainer:
         self.totals = dict(state["totals"])
         self.epoch = meta["epoch"]
         # Lines written after the checkpoint belong to epochs that will run again.
-        if self.metrics_path.exists():
+        if self.dist.is_main and self.metrics_path.exists():
             kept = self.metrics_path.read_text().splitlines(keepends=True)[: meta["metrics_lines"]]
             atomic_write_text(self.metrics_path, "".join(kept))
         return True
