@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from superflow.cli import DEMO_PROMPTS
 from superflow.tables import to_markdown
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -30,10 +31,6 @@ from machine import describe_machine
 
 MODELS = ("tiny_sd3", "miniflow")
 METHODS = ("flowgrpo", "superflow")
-DEMO_PROMPTS = [
-    "a red apple on a table", "a red car in the street", "a bowl of red cherries", "a red umbrella in the rain",
-    "a red balloon in the sky", "a red rose in a garden", "a red fire truck", "a red door of a house",
-]
 
 
 def case_config(model: str, method: str, epochs: int, workdir: Path, miniflow: Path):

@@ -184,14 +184,14 @@ def _cmd_report(args) -> int:
     if args.what in ("table1", "ablations"):
         scores = study_tables.final_scores(bases + runs, metrics_by_task)
         summary = study_tables.summarise(scores, methods, list(tasks))
-        summary.insert(1, "label", [labels.get(m) or study_tables.method_label(m) for m in summary["method"]])
+        summary.insert(1, "label", [study_tables.method_label(m, labels) for m in summary["method"]])
         written += [_write(args.csv, summary.to_csv(index=False)), _write(args.md, study_tables.table_markdown(summary, task_labels, labels))]
     elif args.what == "efficiency":
         costs = study_tables.cost_to_target(runs, metrics_by_task)
         table = study_tables.efficiency_table(costs, methods)
         shown = table.assign(
             task=[task_labels[t] for t in table["task"]],
-            method=[labels.get(m) or study_tables.method_label(m) for m in table["method"]],
+            method=[study_tables.method_label(m, labels) for m in table["method"]],
         )
         written += [_write(args.csv, table.to_csv(index=False)), _write(args.md, to_markdown(shown, digits=3) + "\n")]
     else:

@@ -1,6 +1,12 @@
 # Held-out evaluation with the task's reward (GenEval's protocol where the task says so): the base
 # model once per task, every trained run at its end. Samples are kept for the figures' grids.
 
+EVALUATE_COMMAND = (
+    "mkdir -p {output.folder} && OMP_NUM_THREADS={threads} superflow evaluate --config {params.preset}"
+    " {params.overrides} {params.arguments} --save-images {output.folder} --output {output.result}"
+    " --quiet > {log} 2>&1"
+)
+
 
 rule evaluate_base:
     input:
@@ -22,9 +28,7 @@ rule evaluate_base:
     conda:
         ENV
     shell:
-        "mkdir -p {output.folder} && OMP_NUM_THREADS={threads} superflow evaluate --config {params.preset}"
-        " {params.overrides} {params.arguments} --save-images {output.folder} --output {output.result}"
-        " --quiet > {log} 2>&1"
+        EVALUATE_COMMAND
 
 
 rule evaluate_run:
@@ -51,6 +55,4 @@ rule evaluate_run:
     conda:
         ENV
     shell:
-        "mkdir -p {output.folder} && OMP_NUM_THREADS={threads} superflow evaluate --config {params.preset}"
-        " {params.overrides} {params.arguments} --save-images {output.folder} --output {output.result}"
-        " --quiet > {log} 2>&1"
+        EVALUATE_COMMAND
