@@ -119,8 +119,10 @@ def run_task(task: str, args) -> list[dict]:
     rows = []
     for group in args.groups:
         for eps in args.eps:
-            plus = (probe.set_step(origin, grad, GROUPS[group], eps), probe.score(args.eval_starts))[1]
-            minus = (probe.set_step(origin, grad, GROUPS[group], -eps), probe.score(args.eval_starts))[1]
+            probe.set_step(origin, grad, GROUPS[group], eps)
+            plus = probe.score(args.eval_starts)
+            probe.set_step(origin, grad, GROUPS[group], -eps)
+            minus = probe.score(args.eval_starts)
             rows.append({
                 "task": task, "group": group, "eps": eps,
                 "params": sum(p.numel() for n, p in probe.named if GROUPS[group] in n),
