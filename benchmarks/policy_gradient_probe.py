@@ -36,6 +36,7 @@ from superflow.config import load_config
 from superflow.flow.sampler import sample_trajectories, step_log_prob
 from superflow.prompts import load_prompts
 from superflow.rewards import get_reward
+from superflow.rl.advantages import group_advantages
 from superflow.tables import to_markdown
 from superflow.train import build_policy
 
@@ -91,7 +92,7 @@ class Probe:
             p.grad = None
         total = per_prompt * len(batches) * cfg.num_train_steps
         for traj, cond, rewards in batches:
-            adv = torch.tensor((rewards - rewards.mean()) / (rewards.std() + 1e-4), dtype=torch.float32)
+            adv = torch.tensor(group_advantages(rewards, np.zeros(len(rewards), dtype=int)), dtype=torch.float32)
             for rows in torch.split(torch.arange(per_prompt), cfg.train.micro_batch_size):
                 sub, sub_cond = traj.index(rows), cond.index(rows)
                 for j in range(cfg.num_train_steps):
@@ -147,7 +148,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--output-dir", default="results/benchmarks")
     args = parser.parse_args(argv)
-    torch.manual_seed(0)
     rows = [row for task in args.tasks for row in run_task(task, args)]
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
