@@ -16,7 +16,7 @@ from superflow.world.spec import BACKGROUND, COLOURS, SHAPES
 _MAX_TRIES = 200
 
 
-def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, box: tuple[float, float, float, float], colour) -> None:
+def draw_shape(draw: ImageDraw.ImageDraw, shape: str, box: tuple[float, float, float, float], colour) -> None:
     x0, y0, x1, y1 = box
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     if shape == "square":
@@ -84,5 +84,5 @@ def render_scene(metadata: dict, size: int = 32, rng: np.random.Generator | None
     image = Image.new("RGB", (size, size), BACKGROUND)
     draw = ImageDraw.Draw(image)
     for (cls, colour, _g, _p), box in zip(objects, boxes):
-        _draw_shape(draw, cls, box, COLOURS[colour])
+        draw_shape(draw, cls, box, COLOURS[colour])
     return np.asarray(image)
