@@ -11,7 +11,9 @@ the same noises for every setting (common random numbers), so
     curvature   = (J(step) + J(-step)) / 2 - J0  what moving every weight by eps costs anyway
 
 A task can learn from small steps only where first_order clearly exceeds -curvature. The preference
-analogue (where Flow-GRPO gains) is the control. Writes
+analogue (where Flow-GRPO gains) is the control; ``--directions random`` measures the curvature of a
+random step of the same size, which tells a generally fragile model from a reward that is concave
+along its own gradient. Writes
 
     results/benchmarks/policy_gradient_probe.csv / .md, policy_gradient_probe_environment.json
 
@@ -103,11 +105,23 @@ class Probe:
                     (-(adv[rows] * step.log_prob).sum() / total).backward()
         return {n: p.grad.detach().clone() for n, p in self.named}, float(np.mean([r.mean() for *_, r in batches]))
 
-    def set_step(self, origin, direction, group: str, eps: float) -> None:
+    def set_step(self, origin, direction, group: str, eps: float, shape: str = "sign") -> None:
+        """Move the group's weights against ``direction``: by ``eps`` each along its sign (Adam's first
+        step) or, for ``shape='gradient'``, along the gradient itself scaled to the same Euclidean
+        length (plain SGD's direction, which leaves weights with small gradients nearly in place)."""
+        moved = [name for name, _ in self.named if group in name]
+        scale = eps
+        if shape == "gradient":
+            norm = torch.sqrt(sum(direction[n].double().pow(2).sum() for n in moved))
+            scale = eps * np.sqrt(sum(direction[n].numel() for n in moved)) / max(float(norm), 1e-30)
         with torch.no_grad():
             for name, param in self.named:
-                moved = group in name
-                param.copy_(origin[name] - eps * torch.sign(direction[name]) if moved else origin[name])
+                if name not in moved:
+                    param.copy_(origin[name])
+                elif shape == "gradient":
+                    param.copy_(origin[name] - scale * direction[name])
+                else:
+                    param.copy_(origin[name] - scale * torch.sign(direction[name]))
 
 
 def run_task(task: str, args) -> list[dict]:
@@ -118,19 +132,24 @@ def run_task(task: str, args) -> list[dict]:
     j0 = probe.score(args.eval_starts)
     j0_other_noise = probe.score(args.eval_starts, seed=4242)
     rows = []
+    # A random sign step of the same size: what moving the weights costs with no information at all.
+    generator = torch.Generator().manual_seed(0)
+    random_direction = {n: torch.randn(g.shape, generator=generator) for n, g in grad.items()}
     for group in args.groups:
-        for eps in args.eps:
-            probe.set_step(origin, grad, GROUPS[group], eps)
-            plus = probe.score(args.eval_starts)
-            probe.set_step(origin, grad, GROUPS[group], -eps)
-            minus = probe.score(args.eval_starts)
-            rows.append({
-                "task": task, "group": group, "eps": eps,
-                "params": sum(p.numel() for n, p in probe.named if GROUPS[group] in n),
-                "J0": j0, "J0_other_noise": j0_other_noise, "J_step": plus, "J_minus_step": minus,
-                "first_order": (plus - minus) / 2, "curvature": (plus + minus) / 2 - j0, "net_gain": plus - j0,
-            })
-            print(json.dumps(rows[-1]), flush=True)
+        for shape in args.directions:
+            direction = random_direction if shape == "random" else grad
+            for eps in args.eps:
+                probe.set_step(origin, direction, GROUPS[group], eps, "sign" if shape == "random" else shape)
+                plus = probe.score(args.eval_starts)
+                probe.set_step(origin, direction, GROUPS[group], -eps, "sign" if shape == "random" else shape)
+                minus = probe.score(args.eval_starts)
+                rows.append({
+                    "task": task, "group": group, "direction": shape, "eps": eps,
+                    "params": sum(p.numel() for n, p in probe.named if GROUPS[group] in n),
+                    "J0": j0, "J0_other_noise": j0_other_noise, "J_step": plus, "J_minus_step": minus,
+                    "first_order": (plus - minus) / 2, "curvature": (plus + minus) / 2 - j0, "net_gain": plus - j0,
+                })
+                print(json.dumps(rows[-1]), flush=True)
     probe.set_step(origin, grad, "", 0.0)
     for row in rows:
         row.update(train_reward=train_reward, seconds=round(time.perf_counter() - start, 1))
@@ -144,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=64, help="SDE samples per prompt for the gradient")
     parser.add_argument("--eval-starts", type=int, default=64, help="deterministic samples per prompt per score")
     parser.add_argument("--eps", nargs="+", type=float, default=[3e-5, 1e-4])
+    parser.add_argument(
+        "--directions", nargs="+", default=["sign"], choices=["sign", "gradient", "random"],
+        help="sign: Adam's first step; gradient: SGD's direction at the same length; random: a random sign step",
+    )
     parser.add_argument("--groups", nargs="+", default=["all", "conv", "attn", "film"], choices=list(GROUPS))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--output-dir", default="results/benchmarks")
@@ -154,13 +177,15 @@ def main(argv: list[str] | None = None) -> int:
     table = pd.DataFrame(rows)
     table.to_csv(out / "policy_gradient_probe.csv", index=False)
     command = "python benchmarks/policy_gradient_probe.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    shown = table[["task", "group", "params", "eps", "J0", "J0_other_noise", "first_order", "curvature", "net_gain"]]
+    shown = table[["task", "group", "direction", "params", "eps", "J0", "J0_other_noise", "first_order", "curvature", "net_gain"]]
     (out / "policy_gradient_probe.md").write_text(
         "# Policy-gradient probe: first-order gain vs the cost of a step (mini world)\n\n"
         f"Command: `{command}`. {args.prompts} training prompts, {args.samples} SDE samples each for the "
         f"gradient, {args.eval_starts} deterministic samples per prompt per score (the same noise for "
-        "every setting). A step moves each weight of the group by eps against the loss gradient's sign "
-        "(Adam's first step). J0_other_noise: J0 from other starting noises (how much a score moves "
+        "every setting). direction `sign`: each weight of the group moves by eps against the loss "
+        "gradient's sign (Adam's first step); `gradient`: along the gradient itself, scaled to the "
+        "same Euclidean length; `random`: by eps along a random sign (what moving the weights costs "
+        "with no information). J0_other_noise: J0 from other starting noises (how much a score moves "
         "by chance).\n\n" + to_markdown(shown.round(4)) + "\n"
     )
     (out / "policy_gradient_probe_environment.json").write_text(json.dumps(describe_machine(), indent=1) + "\n")
