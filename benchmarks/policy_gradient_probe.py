@@ -8,7 +8,7 @@ reward of deterministic samples of the same prompts from ``--eval-starts`` fresh
 the same noises for every setting (common random numbers), so
 
     first_order = (J(step) - J(-step)) / 2      what the gradient's direction is worth
-    curvature   = (J(step) + J(-step)) / 2 - J0  what moving every weight by eps costs anyway
+    curvature   = (J(step) + J(-step)) / 2 - J0  how the reward bends along the step (its cost)
 
 A task can learn from small steps only where first_order clearly exceeds -curvature. The preference
 analogue (where Flow-GRPO gains) is the control; ``--directions random`` measures the curvature of a
@@ -138,10 +138,11 @@ def run_task(task: str, args) -> list[dict]:
     for group in args.groups:
         for shape in args.directions:
             direction = random_direction if shape == "random" else grad
+            step_shape = "gradient" if shape == "gradient" else "sign"
             for eps in args.eps:
-                probe.set_step(origin, direction, GROUPS[group], eps, "sign" if shape == "random" else shape)
+                probe.set_step(origin, direction, GROUPS[group], eps, step_shape)
                 plus = probe.score(args.eval_starts)
-                probe.set_step(origin, direction, GROUPS[group], -eps, "sign" if shape == "random" else shape)
+                probe.set_step(origin, direction, GROUPS[group], -eps, step_shape)
                 minus = probe.score(args.eval_starts)
                 rows.append({
                     "task": task, "group": group, "direction": shape, "eps": eps,

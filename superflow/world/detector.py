@@ -26,8 +26,8 @@ _NAMES = ["background", *COLOURS]
 
 
 #: Least soft IoU between a component and its best shape template for the component to count as
-#: that shape. Ground-truth renders score 1.0 prompt accuracy at any value in 0.5-0.7; a smeared blob
-#: that resembles no shape stays undetected.
+#: that shape. Renders of the 300 test prompts score 1.0 prompt accuracy at any value in 0.5-0.7;
+#: a smeared blob that resembles no shape stays undetected.
 MIN_TEMPLATE_IOU = 0.6
 _TEMPLATE_OFFSETS = (0.0, 0.25, 0.5, 0.75)
 _TEMPLATE_SIZE_JITTER = (-0.5, 0.0, 0.5)
