@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from superflow.tables import to_markdown
+from superflow.reporting.markdown import to_markdown
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe_machine

@@ -39,8 +39,8 @@ from superflow.flow.sampler import sample_trajectories, step_log_prob
 from superflow.prompts import load_prompts
 from superflow.rewards import get_reward
 from superflow.rl.advantages import group_advantages
-from superflow.tables import to_markdown
-from superflow.train import build_policy
+from superflow.reporting.markdown import to_markdown
+from superflow.models import build_policy
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe_machine

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from superflow.cli import DEMO_PROMPTS
-from superflow.tables import to_markdown
+from superflow.reporting.markdown import to_markdown
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe_machine
@@ -51,7 +51,7 @@ def case_config(model: str, method: str, epochs: int, workdir: Path, miniflow: P
 
     make_splits(world / "geneval", n_train=200, n_test=20, seed=0)
     if not (miniflow / "model.pt").exists():
-        from superflow.pretrain import PretrainConfig, pretrain
+        from superflow.world.pretrain import PretrainConfig, pretrain
         from superflow.world.text import make_text_splits
 
         make_text_splits(world / "ocr", n_train=50, n_test=10, seed=0)

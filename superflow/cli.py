@@ -80,7 +80,7 @@ def _cmd_world(args) -> int:
 
 
 def _cmd_pretrain(args) -> int:
-    from superflow.pretrain import PretrainConfig, pretrain
+    from superflow.world.pretrain import PretrainConfig, pretrain
 
     cfg = PretrainConfig(
         output_dir=args.output_dir, data_dir=args.data_dir, seed=args.seed, steps=args.steps,
@@ -95,9 +95,9 @@ def _cmd_train_preference(args) -> int:
     """Train the mini world's preference model (the PickScore analogue) on hidden-preference pairs."""
     import json
 
-    from superflow.pretrain import build_tokenizer
+    from superflow.world.pretrain import build_tokenizer
     from superflow.prompts import load_prompts
-    from superflow.rewards.preference_model import save_preference_model, train_preference_model
+    from superflow.world.preference_model import save_preference_model, train_preference_model
 
     def records(split):
         loaded = load_prompts(Path(args.data_dir) / "geneval" / f"{split}_metadata.jsonl")
@@ -120,7 +120,7 @@ def _cmd_evaluate(args) -> int:
     from superflow.evaluation.runner import evaluate_policy
     from superflow.prompts import load_prompts
     from superflow.rewards import get_reward
-    from superflow.train import build_policy
+    from superflow.models import build_policy
 
     cfg = load_config(args.config, list(args.set or []))
     if args.prompts == "geneval-official":
@@ -174,7 +174,7 @@ def _report_inputs(args):
 def _cmd_report(args) -> int:
     """Tables and figures of a finished study from explicit run files (what the workflow rules call)."""
     from superflow.reporting import figures, study_tables
-    from superflow.tables import to_markdown
+    from superflow.reporting.markdown import to_markdown
 
     tasks, runs, bases, labels = _report_inputs(args)
     metrics_by_task = {name: metric for name, (_, metric) in tasks.items()}

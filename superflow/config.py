@@ -19,7 +19,18 @@ from typing import Any
 
 import yaml
 
-from superflow.models.sd3 import SD3_LORA_TARGETS
+#: Flow-GRPO's LoRA targets: every attention projection of SD3's joint (MM-DiT) blocks. Kept here,
+#: not in the adapter, so reading a config never imports torch or diffusers.
+SD3_LORA_TARGETS = (
+    "attn.add_k_proj",
+    "attn.add_q_proj",
+    "attn.add_v_proj",
+    "attn.to_add_out",
+    "attn.to_k",
+    "attn.to_out.0",
+    "attn.to_q",
+    "attn.to_v",
+)
 
 
 class ConfigError(ValueError):
@@ -393,6 +404,30 @@ def resolve(cfg: Config, label: str = "config") -> Config:
 
 def dump_config(cfg: Config) -> str:
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+
+
+#: Keys that extend or checkpoint a run without changing what it computes.
+RESUMABLE_KEYS = ("num_epochs", "save_every", "output_dir")
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value and key != "kwargs":
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def changed_config_keys(saved_path: Path, cfg: Config) -> list[str]:
+    """Dotted keys whose value differs between a run folder's saved config and ``cfg``."""
+    if not saved_path.exists():
+        return []
+    saved = _flatten(yaml.safe_load(saved_path.read_text()) or {})
+    current = _flatten(yaml.safe_load(dump_config(cfg)))
+    keys = sorted(set(saved) | set(current))
+    return [k for k in keys if k not in RESUMABLE_KEYS and saved.get(k) != current.get(k)]
 
 
 def describe(cls=Config, prefix: str = "") -> list[tuple[str, str, Any]]:

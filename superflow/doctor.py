@@ -103,7 +103,7 @@ def run_checks(config=None) -> list[Check]:
     from superflow.models.mini import MINIFLOW_WEIGHTS
     from superflow.models.weights import SD3_WEIGHTS
     from superflow.rewards.pickscore import PICKSCORE_MODEL, PICKSCORE_PROCESSOR
-    from superflow.rewards.preference_model import PREFERENCE_WEIGHTS
+    from superflow.world.preference_model import PREFERENCE_WEIGHTS
 
     model_path = config.model.path if config is not None else None
     kind = config.model.kind if config is not None else None
@@ -128,7 +128,7 @@ def run_checks(config=None) -> list[Check]:
                         ("processor ", PICKSCORE_PROCESSOR, reward_kwargs.get("processor_path"))),
         lambda: combine("reward mini_preference", "learned dual encoder", packages("torch"), "",
                         ("", PREFERENCE_WEIGHTS, reward_kwargs.get("path") or "runs/preference")),
-        *_geneval_checks(reward_kwargs),
+        lambda: _geneval_mmdet(reward_kwargs),
         _workflow,
     ]
     results = []
@@ -150,12 +150,15 @@ def _ocr_rapidocr() -> Check:
     return check
 
 
-def _geneval_checks(reward_kwargs: dict) -> list[Callable[[], Check]]:
-    try:
-        geneval_mmdet = importlib.import_module("superflow.evaluation.geneval_mmdet")
-    except ImportError:
-        return []
-    return [lambda: geneval_mmdet.doctor_check(reward_kwargs)]
+def _geneval_mmdet(reward_kwargs: dict) -> Check:
+    # The module imports without mmdet: its weight specs are plain data.
+    from superflow.evaluation.geneval_mmdet import CLIP_WEIGHTS, DETECTOR_WEIGHTS, ENV_HINT
+
+    return combine(
+        "evaluator geneval", "mmdet Mask2Former + CLIP ViT-L/14", packages("mmdet", "mmcv", "open_clip"), ENV_HINT,
+        ("", DETECTOR_WEIGHTS, reward_kwargs.get("detector_path")),
+        ("CLIP ", CLIP_WEIGHTS, reward_kwargs.get("clip_path")),
+    )
 
 
 def _workflow() -> Check:

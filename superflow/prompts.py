@@ -25,6 +25,29 @@ class PromptSet:
     def __len__(self) -> int:
         return len(self.prompts)
 
+    def unique(self) -> PromptSet:
+        """The set without repeated prompts (the first occurrence keeps its metadata)."""
+        first: dict[str, int] = {}
+        for i, p in enumerate(self.prompts):
+            first.setdefault(p, i)
+        idx = list(first.values())
+        return PromptSet([self.prompts[i] for i in idx], [self.metadata[i] for i in idx], self.source)
+
+    def tags(self, needed_by: str) -> list[str]:
+        """Every prompt's metadata ``tag``; a prompt without one is an error naming ``needed_by``."""
+        tags = [m.get("tag") for m in self.metadata]
+        if None in tags:
+            line = tags.index(None) + 1
+            raise ValueError(
+                f"{needed_by} needs a 'tag' in every training prompt's metadata; "
+                f"{self.source} prompt {line} ({self.prompts[line - 1]!r}) has none"
+            )
+        return tags
+
+    def head(self, n: int) -> PromptSet:
+        """The first ``n`` prompts."""
+        return PromptSet(self.prompts[:n], self.metadata[:n], self.source)
+
 
 def load_prompts(path: str | Path) -> PromptSet:
     path = Path(path)
@@ -54,3 +77,12 @@ def load_prompts(path: str | Path) -> PromptSet:
     if not prompts:
         raise PromptFileError(f"{path}: no prompts found")
     return PromptSet(prompts=prompts, metadata=metadata, source=str(path))
+
+
+def load_training_prompts(path: str | Path | None, given: PromptSet | None = None) -> PromptSet:
+    """The distinct training prompts: ``given``, else the file at ``path`` (``data.train_prompts``)."""
+    if given is None:
+        if not path:
+            raise ValueError("no training prompts: set data.train_prompts")
+        given = load_prompts(path)
+    return given.unique()

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from superflow.config import load_config
-from superflow.train import build_policy
+from superflow.models import build_policy
 
 
 def _config(tiny_sd3_dir, **extra):

@@ -9,8 +9,8 @@ import torch
 from superflow.models.mini import PromptTokenizer
 from superflow.models.weights import WeightsNotFoundError
 from superflow.rewards import get_reward
-from superflow.rewards.mini_preference import WEIGHTS, hidden_preference, image_terms
-from superflow.rewards.preference_model import (
+from superflow.world.preference import WEIGHTS, hidden_preference, image_terms
+from superflow.world.preference_model import (
     PreferenceModel,
     PreferenceModelConfig,
     pickscore_pair_loss,

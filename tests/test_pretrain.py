@@ -10,7 +10,7 @@ import textwrap
 import torch
 
 from superflow.models.mini import load_miniflow
-from superflow.pretrain import PretrainConfig, pretrain
+from superflow.world.pretrain import PretrainConfig, pretrain
 from superflow.world.prompts import make_splits
 from superflow.world.text import make_text_splits
 
@@ -34,7 +34,7 @@ def _weights(path):
 
 KILLED_CHILD = """
 import os, signal
-import superflow.pretrain as pt
+import superflow.world.pretrain as pt
 
 real_save = pt.save_checkpoint
 
@@ -77,7 +77,7 @@ def test_loss_falls(tmp_path):
 
 
 def test_learning_rate_warms_up_holds_and_decays():
-    from superflow.pretrain import learning_rate
+    from superflow.world.pretrain import learning_rate
 
     cfg = PretrainConfig(steps=100, lr=1.0, warmup_steps=10, decay_fraction=0.3, final_lr_fraction=0.1)
     lrs = [learning_rate(cfg, s) for s in range(100)]

@@ -204,13 +204,3 @@ def mmdet_config_path(mmdet_dir: Path) -> Path:
     raise FileNotFoundError(
         f"mmdet at {mmdet_dir} has no {MASK2FORMER_CONFIG}; give reward.kwargs.config_path (GenEval uses mmdet 2.x's config)"
     )
-
-
-def doctor_check(reward_kwargs: dict):
-    from superflow.doctor import combine, packages
-
-    return combine(
-        "evaluator geneval", "mmdet Mask2Former + CLIP ViT-L/14", packages("mmdet", "mmcv", "open_clip"), ENV_HINT,
-        ("", DETECTOR_WEIGHTS, reward_kwargs.get("detector_path")),
-        ("CLIP ", CLIP_WEIGHTS, reward_kwargs.get("clip_path")),
-    )

@@ -99,3 +99,16 @@ def _summary(values: np.ndarray, tags: list[str]) -> dict:
         "per_tag": per_tag,
         "tag_mean": float(np.mean(list(per_tag.values()))),
     }
+
+
+def as_training_metrics(result: dict) -> dict[str, float]:
+    """An :func:`evaluate_policy` result as the ``eval_*`` entries of a training metrics line."""
+    metrics = {"eval_reward_mean": result["mean"], "eval_reward_std": result["std"], "eval_num_images": result["images"]}
+    if len(result["per_tag"]) > 1:
+        metrics["eval_reward_tag_mean"] = result["tag_mean"]
+    for name, summary in result.items():
+        if isinstance(summary, dict) and name != "per_tag":
+            metrics[f"eval_{name}_mean"] = summary["mean"]
+            if len(summary["per_tag"]) > 1:
+                metrics[f"eval_{name}_tag_mean"] = summary["tag_mean"]
+    return metrics

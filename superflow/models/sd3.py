@@ -13,20 +13,10 @@ from typing import Sequence
 
 import torch
 
+from superflow.config import SD3_LORA_TARGETS
 from superflow.models.base import Conditioning, FlowPolicy, guided_velocity, pick_device
 from superflow.models.weights import SD3_WEIGHTS, resolve_weights
 
-#: Flow-GRPO's LoRA targets: every attention projection of the joint (MM-DiT) blocks.
-SD3_LORA_TARGETS = (
-    "attn.add_k_proj",
-    "attn.add_q_proj",
-    "attn.add_v_proj",
-    "attn.to_add_out",
-    "attn.to_k",
-    "attn.to_out.0",
-    "attn.to_q",
-    "attn.to_v",
-)
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

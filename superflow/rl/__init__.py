@@ -11,10 +11,14 @@ Everything here takes plain arrays and tensors, so it is tested against closed f
 model, and the trainer composes it.
 """
 
-from superflow.rl.advantages import group_advantages, tied_groups, tracker_advantages
+from superflow.rl.advantages import baseline_advantages, group_advantages, tied_groups, tracker_advantages
 from superflow.rl.allocation import (
+    EpochPlan,
     bin_allocation,
+    draw_epoch_prompts,
+    epoch_group_sizes,
     neyman_allocation,
+    plan_epoch,
     prioritized_draw,
     round_to_budget,
     tag_balanced_weights,
@@ -33,16 +37,27 @@ from superflow.rl.step_advantages import (
     TrajectoryEstimator,
     TweedieTDEstimator,
     make_step_estimator,
+    make_step_estimator_from_config,
     noise_weights,
 )
-from superflow.rl.trackers import TRACKERS, BetaTracker, GaussianTracker, drift_adaptive_rho, make_tracker
+from superflow.rl.trackers import (
+    TRACKERS,
+    BetaTracker,
+    GaussianTracker,
+    drift_adaptive_rho,
+    drift_adaptive_rho_by_key,
+    make_tracker,
+    make_tracker_from_config,
+)
 
 __all__ = [
     "BetaTracker",
     "GaussianTracker",
     "TRACKERS",
     "make_tracker",
+    "make_tracker_from_config",
     "drift_adaptive_rho",
+    "drift_adaptive_rho_by_key",
     "round_to_budget",
     "water_fill",
     "neyman_allocation",
@@ -50,9 +65,14 @@ __all__ = [
     "prioritized_draw",
     "tag_balanced_weights",
     "uniform_draw",
+    "draw_epoch_prompts",
+    "epoch_group_sizes",
+    "EpochPlan",
+    "plan_epoch",
     "group_advantages",
     "tracker_advantages",
     "tied_groups",
+    "baseline_advantages",
     "StepBatch",
     "StepEstimator",
     "TrajectoryEstimator",
@@ -62,6 +82,7 @@ __all__ = [
     "MixedEstimator",
     "STEP_ESTIMATORS",
     "make_step_estimator",
+    "make_step_estimator_from_config",
     "noise_weights",
     "clipped_policy_loss",
     "kl_to_reference",

@@ -13,7 +13,7 @@ import torch
 
 from superflow.rl._checks import as_1d_float, as_1d_labels, check_float
 
-__all__ = ["group_advantages", "tracker_advantages", "tied_groups"]
+__all__ = ["group_advantages", "tracker_advantages", "tied_groups", "baseline_advantages"]
 
 
 def _rewards_and_groups(rewards, group_ids) -> tuple[np.ndarray, np.ndarray]:
@@ -96,3 +96,13 @@ def tied_groups(rewards: np.ndarray | torch.Tensor, group_ids: np.ndarray | torc
         values = r[members]
         out[members] = bool(values.max() == values.min())
     return out
+
+
+def baseline_advantages(algorithm, rewards: np.ndarray, group_ids: np.ndarray, tracker, keys: list[str]) -> np.ndarray:
+    """Trajectory advantages with the baseline ``algorithm.baseline`` names: ``"group"`` (Flow-GRPO,
+    optionally ``algorithm.global_std``) or ``"tracker"`` (SPO: ``tracker.value`` of each sample's prompt key)."""
+    if algorithm.baseline == "tracker":
+        return tracker_advantages(rewards, tracker.value(keys))
+    if algorithm.baseline == "group":
+        return group_advantages(rewards, group_ids, global_std=algorithm.global_std)
+    raise ValueError(f"unknown baseline {algorithm.baseline!r}; known: 'group', 'tracker'")

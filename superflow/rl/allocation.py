@@ -14,6 +14,7 @@ the trainer relies on for exact resume and for ranks that agree without communic
 from __future__ import annotations
 
 import heapq
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,6 +27,10 @@ __all__ = [
     "bin_allocation",
     "prioritized_draw",
     "uniform_draw",
+    "draw_epoch_prompts",
+    "epoch_group_sizes",
+    "EpochPlan",
+    "plan_epoch",
 ]
 
 
@@ -253,6 +258,63 @@ def uniform_draw(num_items: int, num: int, rng: np.random.Generator, weights: np
             raise ValueError(f"only {int((w > 0).sum())} items have positive weight, cannot draw num={num} of them")
         return rng.choice(num_items, size=num, replace=False, p=w / w.sum()).astype(np.int64)
     return rng.permutation(num_items)[:num].astype(np.int64)
+
+
+def draw_epoch_prompts(
+    algorithm, tracker, keys: list[str], num: int, rng: np.random.Generator, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """The prompts an epoch samples, as ``algorithm.prompt_draw`` says: ``"uniform"`` or
+    ``"prioritized"`` (by ``tracker.uncertainty`` of the prompt keys, floored by ``algorithm.eps``)."""
+    if algorithm.prompt_draw == "prioritized":
+        return prioritized_draw(tracker.uncertainty(keys), num, rng, eps=algorithm.eps, weights=weights)
+    if algorithm.prompt_draw == "uniform":
+        return uniform_draw(len(keys), num, rng, weights=weights)
+    raise ValueError(f"unknown prompt draw {algorithm.prompt_draw!r}; known: 'uniform', 'prioritized'")
+
+
+def epoch_group_sizes(algorithm, uncertainty: np.ndarray, budget: int, group_size: int) -> np.ndarray:
+    """Group sizes as ``algorithm.group_sizes`` says: ``"fixed"`` (``group_size`` each), ``"neyman"``
+    (``neyman_allocation`` of ``budget``) or ``"bins"`` (``bin_allocation``)."""
+    kind = algorithm.group_sizes
+    if kind == "neyman":
+        return neyman_allocation(uncertainty, budget, m_min=algorithm.m_min, m_max=algorithm.m_max, eps=algorithm.eps)
+    if kind == "bins":
+        return bin_allocation(uncertainty, m_max=algorithm.m_max, num_bins=algorithm.num_bins)
+    if kind == "fixed":
+        return np.full(len(uncertainty), group_size)
+    raise ValueError(f"unknown group-size allocation {kind!r}; known: 'fixed', 'neyman', 'bins'")
+
+
+@dataclass
+class EpochPlan:
+    """Which prompts an epoch samples and how many images each gets."""
+
+    prompt_indices: np.ndarray  # [P] indices into the training prompt set
+    group_sizes: np.ndarray  # [P]
+
+    @property
+    def sample_prompt_indices(self) -> np.ndarray:
+        return np.repeat(self.prompt_indices, self.group_sizes)
+
+    @property
+    def group_ids(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self.prompt_indices)), self.group_sizes)
+
+
+def plan_epoch(
+    algorithm,
+    tracker,
+    keys: list[str],
+    num: int,
+    budget: int,
+    group_size: int,
+    rng: np.random.Generator,
+    weights: np.ndarray | None = None,
+) -> EpochPlan:
+    """Draw ``num`` of the prompts ``keys`` and size their groups from the tracker's uncertainty."""
+    idx = draw_epoch_prompts(algorithm, tracker, keys, num, rng, weights)
+    sizes = epoch_group_sizes(algorithm, tracker.uncertainty([keys[i] for i in idx]), budget, group_size)
+    return EpochPlan(np.asarray(idx, dtype=np.int64), np.asarray(sizes, dtype=np.int64))
 
 
 def tag_balanced_weights(tags: list[str]) -> np.ndarray:

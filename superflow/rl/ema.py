@@ -8,8 +8,9 @@ early averages forget the (random-init-adjacent) start quickly and later ones se
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import torch
 

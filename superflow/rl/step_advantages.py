@@ -35,6 +35,7 @@ __all__ = [
     "MixedEstimator",
     "STEP_ESTIMATORS",
     "make_step_estimator",
+    "make_step_estimator_from_config",
     "noise_weights",
 ]
 
@@ -122,6 +123,11 @@ class StepEstimator:
     #: Whether ``batch.values`` (one reward call per step) must be computed for this estimator.
     needs_values: ClassVar[bool] = False
 
+    @classmethod
+    def from_config(cls, algorithm: Any) -> StepEstimator:
+        """Build from the config's ``algorithm`` section; estimators with options override this."""
+        return cls()
+
     def estimate(self, batch: StepBatch) -> torch.Tensor:
         raise NotImplementedError
 
@@ -164,6 +170,10 @@ class PaperEstimator(StepEstimator):
                 raise ValueError(f"eta must be a finite number > 0 or None, got {eta!r}")
             eta = eta_f
         self.eta = eta
+
+    @classmethod
+    def from_config(cls, algorithm: Any) -> PaperEstimator:
+        return cls(eta=algorithm.eta)
 
     def weights(self, batch: StepBatch) -> torch.Tensor:
         """``eta * std_dev_t`` over the trained steps (float64, shape [K])."""
@@ -230,6 +240,10 @@ class MixedEstimator(StepEstimator):
             raise ValueError(f"lam must be finite, got {lam!r}")
         self.lam = lam_f
 
+    @classmethod
+    def from_config(cls, algorithm: Any) -> MixedEstimator:
+        return cls(lam=algorithm.mixed_lambda)
+
     def estimate(self, batch: StepBatch) -> torch.Tensor:
         w = noise_weights(batch)
         a = batch.advantages.detach().double().cpu()[:, None] * w[None, :]
@@ -255,3 +269,12 @@ def make_step_estimator(name: str, **kwargs: Any) -> StepEstimator:
         return STEP_ESTIMATORS[name](**kwargs)
     except TypeError as err:
         raise ValueError(f"invalid options {sorted(kwargs)} for step estimator {name!r}: {err}") from None
+
+
+def make_step_estimator_from_config(algorithm: Any) -> StepEstimator:
+    """The estimator ``algorithm.step_advantage`` names, with its options from the same section."""
+    if algorithm.step_advantage not in STEP_ESTIMATORS:
+        raise ValueError(
+            f"unknown step estimator {algorithm.step_advantage!r}; known names: {', '.join(STEP_ESTIMATORS)}"
+        )
+    return STEP_ESTIMATORS[algorithm.step_advantage].from_config(algorithm)

@@ -14,7 +14,8 @@ Keys are prompt strings. State is kept in plain Python floats so that ``state_di
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -278,6 +279,13 @@ def make_tracker(kind: str, **kwargs: Any) -> BetaTracker | GaussianTracker:
     return TRACKERS[kind](**kwargs)  # type: ignore[return-value]
 
 
+def make_tracker_from_config(algorithm, bounded_unit: bool) -> BetaTracker | GaussianTracker:
+    """The tracker ``algorithm.tracker`` names; ``"auto"`` is Beta for a reward bounded to [0, 1]
+    (success counts), Gaussian otherwise."""
+    kind = algorithm.tracker if algorithm.tracker != "auto" else ("beta" if bounded_unit else "gaussian")
+    return make_tracker(kind, rho=algorithm.rho)
+
+
 def drift_adaptive_rho(
     old_log_probs: np.ndarray | torch.Tensor,
     new_log_probs: np.ndarray | torch.Tensor,
@@ -295,6 +303,16 @@ def drift_adaptive_rho(
         raise ValueError(f"old_log_probs and new_log_probs must have the same size, got {old.size} and {new.size}")
     drift = float(np.mean(np.abs(new - old)))
     return max(2.0 ** (-drift / half_life), MIN_RHO)
+
+
+def drift_adaptive_rho_by_key(keys: Sequence[str], log_prob_changes: np.ndarray, half_life: float) -> dict[str, float]:
+    """``drift_adaptive_rho`` per prompt key, from each sample's mean |log-prob change|: a prompt
+    whose samples moved a lot this epoch keeps less of its old reward statistics."""
+    changes, keys_arr = np.asarray(log_prob_changes), np.asarray(keys)
+    return {
+        k: drift_adaptive_rho(np.zeros(1), np.asarray([changes[keys_arr == k].mean()]), half_life)
+        for k in dict.fromkeys(keys)
+    }
 
 
 def _numpy(x: Any) -> np.ndarray:

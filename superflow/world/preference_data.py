@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from superflow.evaluation.geneval_rules import score_detections
-from superflow.rewards.mini_preference import hidden_preference
+from superflow.world.preference import hidden_preference
 from superflow.world.detector import detect
 from superflow.world.render import render_scene
 from superflow.world.spec import BACKGROUND
