@@ -65,10 +65,12 @@ def test_two_processes_match_one(runs):
     assert two["group_sizes"] == one["group_sizes"]
     assert len(one["group_sizes"]) == 2
     assert len(set(one["group_sizes"][1])) > 1, "the second epoch's allocation should use the gathered rewards"
-    torch.testing.assert_close(two["advantages"], one["advantages"], rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(two["rewards"], one["rewards"], rtol=1e-4, atol=1e-6)
     # Adam turns float summation-order differences on near-zero gradients into visible steps;
-    # 1e-4 is 0.1% of what lr 3e-2 moves a weight in these four steps.
+    # 1e-4 is 0.1% of what lr 3e-2 moves a weight in these four steps. The last epoch's advantages
+    # come from rewards of those weights, so they get the same tolerance (at 1e-5 they failed on
+    # one CPU model by 3.8e-5 in 2 of 84 entries, before and after the issue-15 restructuring).
+    torch.testing.assert_close(two["advantages"], one["advantages"], rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(two["rewards"], one["rewards"], rtol=1e-4, atol=1e-6)
     for a, b in zip(two["params"], one["params"]):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
     # ...and training changed the weights, so this is not two untouched models agreeing.

@@ -1,11 +1,7 @@
 # Figures of the study (PNG under results/figures/), each with a caption in the HTML report.
 
-FIGURES = {
-    "test_reward_vs_step": "Held-out metric against optimiser steps: a line per method (mean over seeds), band = min to max over seeds.",
-    "test_reward_vs_time": "Held-out metric against training wall-clock (evaluation time excluded).",
-    "group_sizes": "SuperFlow's per-prompt group sizes over training: median, 10-90% and min-max over the epoch's prompts and seeds.",
-    "step_advantage_profile": "Mean |advantage| per trained denoising step against the sigma the step starts from (Flow-GRPO's advantage is the same at every step).",
-}
+# Each figure's caption is workflow/report/NAME.rst (the report's only copy of it).
+FIGURES = ["test_reward_vs_step", "test_reward_vs_time", "group_sizes", "step_advantage_profile"]
 
 
 rule figures_png:
