@@ -9,8 +9,6 @@ typo that silently falls back to a default wastes a GPU-day.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import types
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -18,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from superflow.strict_dataclasses import ConfigError, build_dataclass, is_dataclass_type
 
 #: Flow-GRPO's LoRA targets: every attention projection of SD3's joint (MM-DiT) blocks. Kept here,
 #: not in the adapter, so reading a config never imports torch or diffusers.
@@ -31,10 +31,6 @@ SD3_LORA_TARGETS = (
     "attn.to_q",
     "attn.to_v",
 )
-
-
-class ConfigError(ValueError):
-    """A configuration file or override is invalid; the message names the key and the source."""
 
 
 def _help(text: str, default=dataclasses.MISSING, factory=dataclasses.MISSING):
@@ -251,84 +247,6 @@ def _deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
-def _is_dataclass_type(tp) -> bool:
-    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
-
-
-def _coerce(value: Any, tp, key: str, label: str):
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key, label)
-            except ConfigError as err:
-                errors.append(err)
-        raise errors[0]
-    if tp is Any:
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{label}: key '{key}' must be a list, got {value!r}")
-        (item,) = typing.get_args(tp)
-        return [_coerce(v, item, f"{key}[{i}]", label) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{label}: key '{key}' must be a mapping, got {value!r}")
-        return dict(value)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{label}: key '{key}' must be true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"{label}: key '{key}' must be an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{label}: key '{key}' must be a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{label}: key '{key}' must be a string, got {value!r}")
-    raise ConfigError(f"{label}: key '{key}' has unsupported type {tp}")  # pragma: no cover
-
-
-def _build(cls, data: dict[str, Any], prefix: str, label: str):
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in data.items():
-        full = f"{prefix}{key}"
-        if key not in names:
-            close = difflib.get_close_matches(key, sorted(names), n=1)
-            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
-            raise ConfigError(
-                f"{label}: unknown config key '{full}'{hint}; valid keys here: {', '.join(sorted(names))}"
-            )
-        tp = hints[key]
-        if _is_dataclass_type(tp):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{label}: key '{full}' must be a mapping of {tp.__name__} fields, got {value!r}")
-            kwargs[key] = _build(tp, value, f"{full}.", label)
-        else:
-            kwargs[key] = _coerce(value, tp, full, label)
-    return cls(**kwargs)
-
-
 def _parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ConfigError(f"override {item!r} must look like key.sub=value")
@@ -362,7 +280,7 @@ def load_config(source: str | Path | dict | None = None, overrides: list[str] | 
         node[path[-1]] = value
     if overrides:
         label = f"{label} + --set {' '.join(overrides)}"
-    cfg = _build(Config, data, "", label)
+    cfg = build_dataclass(Config, data, "", label)
     return resolve(cfg, label)
 
 
@@ -435,7 +353,7 @@ def describe(cls=Config, prefix: str = "") -> list[tuple[str, str, Any]]:
     rows = []
     for f in dataclasses.fields(cls):
         tp = typing.get_type_hints(cls)[f.name]
-        if _is_dataclass_type(tp):
+        if is_dataclass_type(tp):
             rows.extend(describe(tp, f"{prefix}{f.name}."))
         else:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
