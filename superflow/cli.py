@@ -239,7 +239,8 @@ def _cmd_doctor(args) -> int:
 
 def _cmd_prompts(args) -> int:
     """Regenerate a training prompt set (GenEval metadata or OCR prompts) disjoint from a test set."""
-    from superflow.prompt_sets import write_geneval_train, write_ocr_train
+    from superflow.prompt_gen.geneval import write_geneval_train
+    from superflow.prompt_gen.ocr import write_ocr_train
 
     if args.kind == "geneval-train":
         counts = write_geneval_train(args.output, args.test, per_tag=args.per_tag, seed=args.seed)
@@ -366,7 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="exit 1 when anything is missing")
     p.set_defaults(func=_cmd_doctor)
 
-    from superflow.prompt_sets import DEFAULT_OCR_COUNT, DEFAULT_PER_TAG
+    from superflow.prompt_gen.geneval import DEFAULT_PER_TAG
+    from superflow.prompt_gen.ocr import DEFAULT_OCR_COUNT
 
     p = sub.add_parser("prompts", help="regenerate training prompt sets disjoint from a test set (GenEval, OCR)")
     kinds = p.add_subparsers(dest="kind", required=True)

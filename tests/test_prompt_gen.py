@@ -6,23 +6,24 @@ import statistics
 import pytest
 
 from superflow.cli import main
-from superflow.prompt_sets import (
+from superflow.evaluation.geneval_wording import plural, with_article
+from superflow.prompt_gen.geneval import (
     GENEVAL_COLORS,
     GENEVAL_OFFICIAL_METADATA,
     GENEVAL_RELATIONS,
     GENEVAL_TAGS,
-    MAX_TARGET_CHARS,
     canonical_geneval_prompt,
     generate_geneval_train,
-    generate_ocr_train,
-    geneval_plural,
     load_geneval_classes,
     load_geneval_test_prompts,
+    write_geneval_train,
+)
+from superflow.prompt_gen.ocr import (
+    MAX_TARGET_CHARS,
+    generate_ocr_train,
     load_ocr_test_prompts,
     ocr_prompt_target,
     target_key,
-    with_article,
-    write_geneval_train,
     write_ocr_train,
 )
 from superflow.prompts import PromptFileError, load_prompts
@@ -47,7 +48,7 @@ def _expected_prompt(record: dict) -> str:
     """The prompt GenEval's generator writes for this metadata."""
     include = record["include"]
     if record["tag"] == "counting":
-        return f"a photo of {NUMBER_WORDS[include[0]['count']]} {geneval_plural(include[0]['class'])}"
+        return f"a photo of {NUMBER_WORDS[include[0]['count']]} {plural(include[0]['class'])}"
     if record["tag"] == "position":
         relation = include[1]["position"][0]
         return f"a photo of {with_article(include[1]['class'])} {relation} {with_article(include[0]['class'])}"

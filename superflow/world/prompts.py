@@ -13,20 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from superflow.world.spec import COLOURS, COUNTS, NUMBER_WORDS, RELATIONS, SHAPES, TAGS, TEMPLATES, plural
-
-
-def _article(word: str) -> str:
-    return "an" if word[0] in "aeiou" else "a"
+from superflow.evaluation.geneval_wording import article, plural
+from superflow.world.spec import COLOURS, COUNTS, NUMBER_WORDS, RELATIONS, SHAPES, TAGS, TEMPLATES
 
 
 def _all_records() -> dict[str, list[dict]]:
     colours = list(COLOURS)
     by_tag: dict[str, list[dict]] = {t: [] for t in TAGS}
     for s in SHAPES:
-        by_tag["single_object"].append({"tag": "single_object", "include": [{"class": s, "count": 1}], "prompt": f"{{opening}} {_article(s)} {s}"})
+        by_tag["single_object"].append({"tag": "single_object", "include": [{"class": s, "count": 1}], "prompt": f"{{opening}} {article(s)} {s}"})
         for c in colours:
-            by_tag["colors"].append({"tag": "colors", "include": [{"class": s, "count": 1, "color": c}], "prompt": f"{{opening}} {_article(c)} {c} {s}"})
+            by_tag["colors"].append({"tag": "colors", "include": [{"class": s, "count": 1, "color": c}], "prompt": f"{{opening}} {article(c)} {c} {s}"})
         for n in COUNTS[1:]:
             by_tag["counting"].append({
                 "tag": "counting", "include": [{"class": s, "count": n}], "exclude": [{"class": s, "count": n + 1}],
@@ -34,16 +31,16 @@ def _all_records() -> dict[str, list[dict]]:
             })
     for a, b in itertools.permutations(SHAPES, 2):
         if a < b:
-            by_tag["two_object"].append({"tag": "two_object", "include": [{"class": a, "count": 1}, {"class": b, "count": 1}], "prompt": f"{{opening}} {_article(a)} {a} and {_article(b)} {b}"})
+            by_tag["two_object"].append({"tag": "two_object", "include": [{"class": a, "count": 1}, {"class": b, "count": 1}], "prompt": f"{{opening}} {article(a)} {a} and {article(b)} {b}"})
         for rel in RELATIONS:
             by_tag["position"].append({
                 "tag": "position", "include": [{"class": b, "count": 1}, {"class": a, "count": 1, "position": [rel, 0]}],
-                "prompt": f"{{opening}} {_article(a)} {a} {rel} {_article(b)} {b}",
+                "prompt": f"{{opening}} {article(a)} {a} {rel} {article(b)} {b}",
             })
         for ca, cb in itertools.permutations(colours, 2):
             by_tag["color_attr"].append({
                 "tag": "color_attr", "include": [{"class": a, "count": 1, "color": ca}, {"class": b, "count": 1, "color": cb}],
-                "prompt": f"{{opening}} {_article(ca)} {ca} {a} and {_article(cb)} {cb} {b}",
+                "prompt": f"{{opening}} {article(ca)} {ca} {a} and {article(cb)} {cb} {b}",
             })
     return by_tag
 

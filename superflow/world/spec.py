@@ -24,6 +24,3 @@ RELATIONS: tuple[str, ...] = ("left of", "right of", "above", "below")
 TEMPLATES: tuple[str, ...] = ("a photo of", "an image of", "a picture of")
 TAGS: tuple[str, ...] = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
 
-
-def plural(shape: str) -> str:
-    return shape + "es" if shape.endswith(("s", "sh", "ch", "x")) else shape + "s"
