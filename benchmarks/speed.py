@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from superflow.cli import DEMO_PROMPTS
+from superflow.cli.training import DEMO_PROMPTS
 from superflow.reporting.markdown import to_markdown
 
 sys.path.insert(0, str(Path(__file__).parent))

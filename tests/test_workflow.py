@@ -151,7 +151,7 @@ def test_changing_one_method_reruns_only_its_jobs(smoke, tmp_path):
 
 
 def test_reward_as_a_rule_example(smoke):
-    """The README's worked example: a reward in its own file, a config entry, one target."""
+    """The worked example of workflow/README.md: a reward in its own file, a config entry, one target."""
     snakemake(smoke, "results/smoke/tasks/symmetry.md", "--cores", "2", "--configfile", SMOKE, EXAMPLE)
     rows = list(csv.DictReader((smoke / "results/smoke/tasks/symmetry.csv").open()))
     assert [r["method"] for r in rows] == ["base", "flowgrpo", "flowspo", "superflow"]

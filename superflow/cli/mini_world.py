@@ -1,0 +1,81 @@
+"""The mini world's commands: ``world`` (prompt splits), ``pretrain`` (MiniFlow), ``train-preference``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _cmd_world(args) -> int:
+    """Write the mini world's seeded prompt splits (GenEval-style scenes and text signs)."""
+    from superflow.world.prompts import make_splits
+    from superflow.world.text import make_text_splits
+
+    out = Path(args.output_dir)
+    make_splits(out / "geneval", n_train=args.n_train, n_test=args.n_test, seed=args.seed)
+    make_text_splits(out / "ocr", n_train=args.n_train, n_test=args.n_test, seed=args.seed)
+    print(f"mini world prompts written under {out}")
+    return 0
+
+
+def _cmd_pretrain(args) -> int:
+    from superflow.world.pretrain import PretrainConfig, pretrain
+
+    cfg = PretrainConfig(
+        output_dir=args.output_dir, data_dir=args.data_dir, seed=args.seed, steps=args.steps,
+        batch_size=args.batch_size, lr=args.lr, threads=args.threads,
+    )
+    path = pretrain(cfg, resume=args.resume, progress=not args.quiet)
+    print(f"MiniFlow written to {path}")
+    return 0
+
+
+def _cmd_train_preference(args) -> int:
+    """Train the mini world's preference model (the PickScore analogue) on hidden-preference pairs."""
+    import json
+
+    from superflow.prompts import load_prompts
+    from superflow.world.preference_model import save_preference_model, train_preference_model
+    from superflow.world.pretrain import build_tokenizer
+
+    def records(split):
+        loaded = load_prompts(Path(args.data_dir) / "geneval" / f"{split}_metadata.jsonl")
+        return [{**m, "prompt": p} for p, m in zip(loaded.prompts, loaded.metadata)]
+
+    model, report = train_preference_model(
+        records("train"), records("test"), build_tokenizer(args.data_dir).vocab,
+        steps=args.steps, batch_size=args.batch_size, seed=args.seed, progress=not args.quiet,
+    )
+    save_preference_model(model, args.output_dir, extra={"training": report, "seed": args.seed, "steps": args.steps})
+    print(json.dumps(report))
+    return 0
+
+
+def register(sub) -> None:
+    """Add this module's subcommands to ``sub`` (the top-level parser's subparsers)."""
+    p = sub.add_parser("world", help="write the mini world's prompt splits")
+    p.add_argument("--output-dir", default="runs/world")
+    p.add_argument("--n-train", type=int, default=2000)
+    p.add_argument("--n-test", type=int, default=300)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_world)
+
+    p = sub.add_parser("pretrain", help="pretrain MiniFlow on the mini world's renders (CPU)")
+    p.add_argument("--data-dir", default="runs/world", help="folder written by `superflow world`")
+    p.add_argument("--output-dir", default="runs/miniflow")
+    p.add_argument("--steps", type=int, default=1700, help="optimiser steps (the early stop that leaves room for RL)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_pretrain)
+
+    p = sub.add_parser("train-preference", help="train the mini world's preference model (PickScore analogue)")
+    p.add_argument("--data-dir", default="runs/world", help="folder written by `superflow world`")
+    p.add_argument("--output-dir", default="runs/preference")
+    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_train_preference)
