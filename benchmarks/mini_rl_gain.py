@@ -60,7 +60,18 @@ def run_logged(cmd: list[str], log: Path, core: int | None) -> float:
 
 def evaluate_cmd(config: str, overrides: list[str], output: Path) -> list[str]:
     sets = [x for o in overrides for x in ("--set", o)]
-    return [sys.executable, "-m", "superflow", "evaluate", "--config", config, *sets, "--output", str(output), "--quiet"]
+    return [
+        sys.executable,
+        "-m",
+        "superflow",
+        "evaluate",
+        "--config",
+        config,
+        *sets,
+        "--output",
+        str(output),
+        "--quiet",
+    ]
 
 
 def headline(result: dict, task: str) -> dict:
@@ -86,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     runs, out = Path(args.runs_dir), Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     cores = list(range(os.cpu_count() or 1))
-    jobs: list[tuple[str, int | None]] = [(t, None) for t in args.tasks] + [(t, s) for t in args.tasks for s in args.seeds]
+    jobs: list[tuple[str, int | None]] = [(t, None) for t in args.tasks] + [
+        (t, s) for t in args.tasks for s in args.seeds
+    ]
 
     def one(index_job):
         index, (task, seed) = index_job
@@ -95,20 +108,48 @@ def main(argv: list[str] | None = None) -> int:
         if seed is None:  # the pretrained base model
             result_path = runs / task / "base_eval.json"
             seconds = run_logged(evaluate_cmd(config, args.set, result_path), runs / task / "base_eval.log", core)
-            return {"task": task, "model": "base", "seed": None, "eval_seconds": seconds, **headline(json.loads(result_path.read_text()), task)}
+            return {
+                "task": task,
+                "model": "base",
+                "seed": None,
+                "eval_seconds": seconds,
+                **headline(json.loads(result_path.read_text()), task),
+            }
         run_dir = runs / task / f"seed{seed}"
-        train = [sys.executable, "-m", "superflow", "train", "--config", config, "--output-dir", str(run_dir), "--quiet", "--set", f"seed={seed}", "--set", "eval_every=0"]
+        train = [
+            sys.executable,
+            "-m",
+            "superflow",
+            "train",
+            "--config",
+            config,
+            "--output-dir",
+            str(run_dir),
+            "--quiet",
+            "--set",
+            f"seed={seed}",
+            "--set",
+            "eval_every=0",
+        ]
         train += [x for o in args.set for x in ("--set", o)]
         train_seconds = run_logged(train, run_dir / "train.log", core)
         result_path = run_dir / "test_eval.json"
         eval_overrides = [*args.set, f"model.path={run_dir / 'lora'}"]
         eval_seconds = run_logged(evaluate_cmd(config, eval_overrides, result_path), run_dir / "eval.log", core)
         metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-        phases = {k: round(sum(m.get(k, 0.0) for m in metrics), 2) for k in ("time_sampling", "time_reward", "time_training")}
+        phases = {
+            k: round(sum(m.get(k, 0.0) for m in metrics), 2) for k in ("time_sampling", "time_reward", "time_training")
+        }
         return {
-            "task": task, "model": "flowgrpo", "seed": seed, "epochs": len(metrics),
-            "train_wall_seconds": round(train_seconds, 1), **phases, "eval_seconds": round(eval_seconds, 1),
-            "train_reward_first_epoch": metrics[0]["reward_mean"], "train_reward_last_epoch": metrics[-1]["reward_mean"],
+            "task": task,
+            "model": "flowgrpo",
+            "seed": seed,
+            "epochs": len(metrics),
+            "train_wall_seconds": round(train_seconds, 1),
+            **phases,
+            "eval_seconds": round(eval_seconds, 1),
+            "train_reward_first_epoch": metrics[0]["reward_mean"],
+            "train_reward_last_epoch": metrics[-1]["reward_mean"],
             **headline(json.loads(result_path.read_text()), task),
         }
 
@@ -134,11 +175,19 @@ def main(argv: list[str] | None = None) -> int:
             if pd.isna(base.get(col)):
                 continue
             mean, std = tuned[col].mean(), tuned[col].std(ddof=1)
-            summary.append({
-                "task": task, "metric": col, "base": base[col], "flowgrpo_mean": mean, "flowgrpo_std": std,
-                "gain": mean - base[col], "gain_over_std": (mean - base[col]) / std if std > 0 else float("inf"),
-                "seeds": len(tuned), "train_wall_seconds_mean": tuned["train_wall_seconds"].mean(),
-            })
+            summary.append(
+                {
+                    "task": task,
+                    "metric": col,
+                    "base": base[col],
+                    "flowgrpo_mean": mean,
+                    "flowgrpo_std": std,
+                    "gain": mean - base[col],
+                    "gain_over_std": (mean - base[col]) / std if std > 0 else float("inf"),
+                    "seeds": len(tuned),
+                    "train_wall_seconds_mean": tuned["train_wall_seconds"].mean(),
+                }
+            )
     summary = pd.DataFrame(summary)
     summary.to_csv(out / "summary.csv", index=False)
 

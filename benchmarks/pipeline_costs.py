@@ -30,8 +30,15 @@ def read_job_benchmarks(folder: Path) -> pd.DataFrame:
     for tsv in sorted(folder.rglob("*.tsv")):
         record = pd.read_csv(tsv, sep="\t").iloc[-1].to_dict()
         job = tsv.relative_to(folder).with_suffix("").as_posix()
-        rows.append({"job": job, "stage": job.split("/")[0], "seconds": record["s"], "cpu_seconds": record["cpu_time"],
-                     "max_rss_mb": record["max_rss"]})
+        rows.append(
+            {
+                "job": job,
+                "stage": job.split("/")[0],
+                "seconds": record["s"],
+                "cpu_seconds": record["cpu_time"],
+                "max_rss_mb": record["max_rss"],
+            }
+        )
     if not rows:
         raise SystemExit(f"no Snakemake benchmark files under {folder}: run the study first")
     return pd.DataFrame(rows)
@@ -47,14 +54,24 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     jobs = read_job_benchmarks(Path(args.runs) / "benchmarks")
     jobs.to_csv(out / "pipeline_jobs.csv", index=False)
-    stages = jobs.groupby("stage").agg(jobs=("job", "count"), seconds=("seconds", "sum"), cpu_seconds=("cpu_seconds", "sum"),
-                                       max_rss_mb=("max_rss_mb", "max")).reset_index()
+    stages = (
+        jobs.groupby("stage")
+        .agg(
+            jobs=("job", "count"),
+            seconds=("seconds", "sum"),
+            cpu_seconds=("cpu_seconds", "sum"),
+            max_rss_mb=("max_rss_mb", "max"),
+        )
+        .reset_index()
+    )
     (out / "pipeline_stages.md").write_text(to_markdown(stages, digits=1) + "\n")
     efficiency = Path(args.results) / "efficiency.csv"
     if efficiency.exists():
         shutil.copyfile(efficiency, out / "steps_to_target.csv")
     command = shlex.join([Path(sys.executable).name, *sys.argv])
-    (out / "pipeline_environment.json").write_text(json.dumps({**describe_machine(), "command": command}, indent=1) + "\n")
+    (out / "pipeline_environment.json").write_text(
+        json.dumps({**describe_machine(), "command": command}, indent=1) + "\n"
+    )
     print(to_markdown(stages, digits=1))
     return 0
 

@@ -36,11 +36,11 @@ import torch
 
 from superflow.config import load_config
 from superflow.flow.sampler import sample_trajectories, step_log_prob
+from superflow.models import build_policy
 from superflow.prompts import load_prompts
+from superflow.reporting.markdown import to_markdown
 from superflow.rewards import get_reward
 from superflow.rl.advantages import group_advantages
-from superflow.reporting.markdown import to_markdown
-from superflow.models import build_policy
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe_machine
@@ -77,8 +77,12 @@ class Probe:
             gens = [torch.Generator().manual_seed(seed + 10_000 * i + k) for k in range(per_prompt)]
             with torch.no_grad():
                 traj = sample_trajectories(
-                    self.policy, cond, gens, num_steps=cfg.sample.num_steps,
-                    guidance_scale=cfg.sample.guidance_scale, noise_level=noise_level,
+                    self.policy,
+                    cond,
+                    gens,
+                    num_steps=cfg.sample.num_steps,
+                    guidance_scale=cfg.sample.guidance_scale,
+                    noise_level=noise_level,
                 )
             scores, _ = self.reward(self.policy.decode(traj.final), [prompt] * per_prompt, [meta] * per_prompt)
             out.append((traj, cond, np.asarray(scores, dtype=float)))
@@ -99,8 +103,12 @@ class Probe:
                 sub, sub_cond = traj.index(rows), cond.index(rows)
                 for j in range(cfg.num_train_steps):
                     step = step_log_prob(
-                        self.policy, sub, j, sub_cond,
-                        guidance_scale=cfg.sample.guidance_scale, noise_level=cfg.sample.noise_level,
+                        self.policy,
+                        sub,
+                        j,
+                        sub_cond,
+                        guidance_scale=cfg.sample.guidance_scale,
+                        noise_level=cfg.sample.noise_level,
                     )
                     (-(adv[rows] * step.log_prob).sum() / total).backward()
         return {n: p.grad.detach().clone() for n, p in self.named}, float(np.mean([r.mean() for *_, r in batches]))
@@ -144,12 +152,22 @@ def run_task(task: str, args) -> list[dict]:
                 plus = probe.score(args.eval_starts)
                 probe.set_step(origin, direction, GROUPS[group], -eps, step_shape)
                 minus = probe.score(args.eval_starts)
-                rows.append({
-                    "task": task, "group": group, "direction": shape, "eps": eps,
-                    "params": sum(p.numel() for n, p in probe.named if GROUPS[group] in n),
-                    "J0": j0, "J0_other_noise": j0_other_noise, "J_step": plus, "J_minus_step": minus,
-                    "first_order": (plus - minus) / 2, "curvature": (plus + minus) / 2 - j0, "net_gain": plus - j0,
-                })
+                rows.append(
+                    {
+                        "task": task,
+                        "group": group,
+                        "direction": shape,
+                        "eps": eps,
+                        "params": sum(p.numel() for n, p in probe.named if GROUPS[group] in n),
+                        "J0": j0,
+                        "J0_other_noise": j0_other_noise,
+                        "J_step": plus,
+                        "J_minus_step": minus,
+                        "first_order": (plus - minus) / 2,
+                        "curvature": (plus + minus) / 2 - j0,
+                        "net_gain": plus - j0,
+                    }
+                )
                 print(json.dumps(rows[-1]), flush=True)
     probe.set_step(origin, grad, "", 0.0)
     for row in rows:
@@ -165,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-starts", type=int, default=64, help="deterministic samples per prompt per score")
     parser.add_argument("--eps", nargs="+", type=float, default=[3e-5, 1e-4])
     parser.add_argument(
-        "--directions", nargs="+", default=["sign"], choices=["sign", "gradient", "random"],
+        "--directions",
+        nargs="+",
+        default=["sign"],
+        choices=["sign", "gradient", "random"],
         help="sign: Adam's first step; gradient: SGD's direction at the same length; random: a random sign step",
     )
     parser.add_argument("--groups", nargs="+", default=["all", "conv", "attn", "film"], choices=list(GROUPS))
@@ -178,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     table = pd.DataFrame(rows)
     table.to_csv(out / "policy_gradient_probe.csv", index=False)
     command = "python benchmarks/policy_gradient_probe.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    shown = table[["task", "group", "direction", "params", "eps", "J0", "J0_other_noise", "first_order", "curvature", "net_gain"]]
+    shown = table[
+        ["task", "group", "direction", "params", "eps", "J0", "J0_other_noise", "first_order", "curvature", "net_gain"]
+    ]
     (out / "policy_gradient_probe.md").write_text(
         "# Policy-gradient probe: first-order gain vs the cost of a step (mini world)\n\n"
         f"Command: `{command}`. {args.prompts} training prompts, {args.samples} SDE samples each for the "

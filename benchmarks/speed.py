@@ -37,15 +37,22 @@ def case_config(model: str, method: str, epochs: int, workdir: Path, miniflow: P
     """The config of one timed case; both methods sample the same number of images per epoch."""
     from superflow.config import load_config
 
-    common = [f"method={method}", f"num_epochs={epochs}", "eval_every=0", f"save_every={epochs + 1}",
-              f"output_dir={workdir / 'run'}"]
+    common = [
+        f"method={method}",
+        f"num_epochs={epochs}",
+        "eval_every=0",
+        f"save_every={epochs + 1}",
+        f"output_dir={workdir / 'run'}",
+    ]
     if model == "tiny_sd3":
         from superflow.models.tiny_sd3 import save_tiny_sd3
 
         model_dir = save_tiny_sd3(workdir / "tiny-sd3", seed=0)
         prompts = workdir / "prompts.txt"
         prompts.write_text("\n".join(DEMO_PROMPTS) + "\n")
-        return load_config("preset:tiny_sd3_demo", [*common, f"model.path={model_dir}", f"data.train_prompts={prompts}"])
+        return load_config(
+            "preset:tiny_sd3_demo", [*common, f"model.path={model_dir}", f"data.train_prompts={prompts}"]
+        )
     world = workdir / "world"
     from superflow.world.prompts import make_splits
 
@@ -55,9 +62,14 @@ def case_config(model: str, method: str, epochs: int, workdir: Path, miniflow: P
         from superflow.world.text import make_text_splits
 
         make_text_splits(world / "ocr", n_train=50, n_test=10, seed=0)
-        miniflow = pretrain(PretrainConfig(output_dir=str(workdir / "miniflow"), data_dir=str(world), steps=1, batch_size=4), progress=False)
-    return load_config("preset:mini_geneval", [*common, f"model.path={miniflow}",
-                                               f"data.train_prompts={world / 'geneval/train_metadata.jsonl'}"])
+        miniflow = pretrain(
+            PretrainConfig(output_dir=str(workdir / "miniflow"), data_dir=str(world), steps=1, batch_size=4),
+            progress=False,
+        )
+    return load_config(
+        "preset:mini_geneval",
+        [*common, f"model.path={miniflow}", f"data.train_prompts={world / 'geneval/train_metadata.jsonl'}"],
+    )
 
 
 def run_case(model: str, method: str, epochs: int, threads: int, miniflow: Path) -> dict:
@@ -108,21 +120,36 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for model in args.models:
         for method in args.methods:
-            cmd = [sys.executable, __file__, "--case", model, method, "--epochs", str(args.epochs),
-                   "--threads", str(args.threads), "--miniflow", args.miniflow]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--case",
+                model,
+                method,
+                "--epochs",
+                str(args.epochs),
+                "--threads",
+                str(args.threads),
+                "--miniflow",
+                args.miniflow,
+            ]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode:
                 raise RuntimeError(f"{model}/{method} failed:\n{done.stderr[-3000:]}")
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(f"{model:9s} {method:9s} {rows[-1]['images_per_s']:8.1f} images/s sampling, "
-                  f"{rows[-1]['train_step_s']:.3f} s per training step, peak {rows[-1]['peak_rss_mb']:.0f} MB")
+            print(
+                f"{model:9s} {method:9s} {rows[-1]['images_per_s']:8.1f} images/s sampling, "
+                f"{rows[-1]['train_step_s']:.3f} s per training step, peak {rows[-1]['peak_rss_mb']:.0f} MB"
+            )
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(rows)
     frame.to_csv(out / "speed.csv", index=False)
     (out / "speed.md").write_text(to_markdown(frame, digits=3) + "\n")
     command = shlex.join([Path(sys.executable).name, *sys.argv])
-    (out / "speed_environment.json").write_text(json.dumps({**describe_machine(), "command": command}, indent=1) + "\n")
+    (out / "speed_environment.json").write_text(
+        json.dumps({**describe_machine(), "command": command}, indent=1) + "\n"
+    )
     print(f"wrote {out / 'speed.csv'}")
     return 0
 

@@ -61,7 +61,8 @@ class ModelConfig:
     dtype: str = _help("Weights dtype of the frozen parts: float32, bfloat16 or float16.", "float32")
     device: str = _help("'auto' (cuda if available), 'cpu' or 'cuda[:N]'.", "auto")
     train_text_encoder: bool = _help(
-        "MiniFlow only: fine-tune its prompt encoder too (SD3's text encoders are always frozen).", False)
+        "MiniFlow only: fine-tune its prompt encoder too (SD3's text encoders are always frozen).", False
+    )
     trainable: list[str] | None = _help(
         "MiniFlow only: train just the parameters whose names contain one of these parts (e.g. "
         "['attn', 'film', 'text_proj']: the conditioning pathways); None trains the whole UNet.",
@@ -80,7 +81,9 @@ class DataConfig:
     test_prompts: str | None = _help("Held-out prompts for evaluation, same formats.", None)
     balance_tags: bool = _help(
         "Draw training prompts so each metadata 'tag' is equally likely (GenEval's test tags are balanced; "
-        "a train split dominated by one tag would spend the RL budget there).", False)
+        "a train split dominated by one tag would spend the RL budget there).",
+        False,
+    )
 
 
 @dataclass
@@ -119,12 +122,18 @@ class TrainConfig:
 class AlgorithmConfig:
     """SuperFlow's switches. ``None`` means: the method's default (see METHOD_DEFAULTS)."""
 
-    baseline: str | None = _help("'group' (Flow-GRPO group mean/std) or 'tracker' (SPO: r - p_c, batch-normalised).", None)
+    baseline: str | None = _help(
+        "'group' (Flow-GRPO group mean/std) or 'tracker' (SPO: r - p_c, batch-normalised).", None
+    )
     global_std: bool | None = _help("With the group baseline, divide by the batch std instead of the group's.", None)
     prompt_draw: str | None = _help("'uniform' (seeded permutation) or 'prioritized' (probability ~ u_c + eps).", None)
-    group_sizes: str | None = _help("'fixed', 'neyman' (size ~ reward std, exact budget) or 'bins' (size M_max - b + 1).", None)
+    group_sizes: str | None = _help(
+        "'fixed', 'neyman' (size ~ reward std, exact budget) or 'bins' (size M_max - b + 1).", None
+    )
     step_advantage: str | None = _help("'trajectory', 'noise_weighted', 'paper', 'tweedie_td' or 'mixed'.", None)
-    skip_tied_groups: bool | None = _help("Do not train on groups whose rewards all tie (no signal with a group baseline).", None)
+    skip_tied_groups: bool | None = _help(
+        "Do not train on groups whose rewards all tie (no signal with a group baseline).", None
+    )
     tracker: str = _help("'auto' (Beta for rewards in [0, 1], else Gaussian), 'beta' or 'gaussian'.", "auto")
     rho: float = _help("Tracker forgetting factor in (0, 1].", 0.9)
     rho_half_life: float | None = _help("If set, drift-adaptive rho = 2^(-D / half_life) (SPO).", None)
@@ -143,16 +152,28 @@ class AlgorithmConfig:
 
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     "flowgrpo": dict(
-        baseline="group", global_std=False, prompt_draw="uniform", group_sizes="fixed",
-        step_advantage="trajectory", skip_tied_groups=True,
+        baseline="group",
+        global_std=False,
+        prompt_draw="uniform",
+        group_sizes="fixed",
+        step_advantage="trajectory",
+        skip_tied_groups=True,
     ),
     "flowspo": dict(
-        baseline="tracker", global_std=False, prompt_draw="prioritized", group_sizes="fixed",
-        step_advantage="trajectory", skip_tied_groups=False,
+        baseline="tracker",
+        global_std=False,
+        prompt_draw="prioritized",
+        group_sizes="fixed",
+        step_advantage="trajectory",
+        skip_tied_groups=False,
     ),
     "superflow": dict(
-        baseline="tracker", global_std=False, prompt_draw="prioritized", group_sizes="bins",
-        step_advantage="paper", skip_tied_groups=False,
+        baseline="tracker",
+        global_std=False,
+        prompt_draw="prioritized",
+        group_sizes="bins",
+        step_advantage="paper",
+        skip_tied_groups=False,
     ),
 }
 
@@ -169,7 +190,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 @dataclass
 class RewardConfig:
-    name: str = _help("Registered reward name, or 'path/to/file.py:function' / 'package.module:function'.", "jpeg_compressibility")
+    name: str = _help(
+        "Registered reward name, or 'path/to/file.py:function' / 'package.module:function'.", "jpeg_compressibility"
+    )
     kwargs: dict[str, Any] = _help("Keyword arguments passed to the reward factory.", factory=dict)
 
 
@@ -217,7 +240,7 @@ def preset_names() -> list[str]:
 def _read_yaml(source: str | Path) -> tuple[dict[str, Any], str]:
     source = str(source)
     if source.startswith(PRESET_PREFIX):
-        name = source[len(PRESET_PREFIX):]
+        name = source[len(PRESET_PREFIX) :]
         path = resources.files("superflow") / "presets" / f"{name}.yaml"
         if not path.is_file():
             raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(preset_names())}")
@@ -235,7 +258,11 @@ def _read_yaml(source: str | Path) -> tuple[dict[str, Any], str]:
         raise ConfigError(f"{label}: the top level must be a mapping, got {type(data).__name__}")
     base = data.pop("base", None)
     if base is not None:
-        parent, _ = _read_yaml(base if str(base).startswith(PRESET_PREFIX) or "/" in str(base) or str(base).endswith(".yaml") else PRESET_PREFIX + str(base))
+        parent, _ = _read_yaml(
+            base
+            if str(base).startswith(PRESET_PREFIX) or "/" in str(base) or str(base).endswith(".yaml")
+            else PRESET_PREFIX + str(base)
+        )
         data = _deep_merge(parent, data)
     return data, label
 
@@ -266,7 +293,9 @@ def load_config(source: str | Path | dict | None = None, overrides: list[str] | 
         data, label = dict(source), "config dict"
         base = data.pop("base", None)
         if base is not None:
-            parent, _ = _read_yaml(base if ("/" in str(base) or str(base).endswith(".yaml")) else PRESET_PREFIX + str(base))
+            parent, _ = _read_yaml(
+                base if ("/" in str(base) or str(base).endswith(".yaml")) else PRESET_PREFIX + str(base)
+            )
             data = _deep_merge(parent, data)
     else:
         data, label = _read_yaml(source)
@@ -307,8 +336,13 @@ def resolve(cfg: Config, label: str = "config") -> Config:
         ("algorithm.rho", 0 < cfg.algorithm.rho <= 1, "must be in (0, 1]"),
         ("algorithm.m_min", cfg.algorithm.m_min >= 2, "must be >= 2 (a group of one has no variance)"),
         ("algorithm.m_max", cfg.algorithm.m_max >= cfg.algorithm.m_min, "must be >= algorithm.m_min"),
-        ("algorithm.num_bins", cfg.algorithm.group_sizes != "bins" or cfg.algorithm.m_max - cfg.algorithm.num_bins + 1 >= cfg.algorithm.m_min,
-         f"leaves the last bin a group of {cfg.algorithm.m_max - cfg.algorithm.num_bins + 1} (bin b gets m_max - b + 1 images; need >= algorithm.m_min)"),
+        (
+            "algorithm.num_bins",
+            cfg.algorithm.group_sizes != "bins"
+            or cfg.algorithm.m_max - cfg.algorithm.num_bins + 1 >= cfg.algorithm.m_min,
+            f"leaves the last bin a group of {cfg.algorithm.m_max - cfg.algorithm.num_bins + 1} "
+            "(bin b gets m_max - b + 1 images; need >= algorithm.m_min)",
+        ),
         ("sample.group_size", cfg.sample.group_size >= 2, "must be >= 2"),
         ("sample.prompts_per_epoch", cfg.sample.prompts_per_epoch >= 1, "must be >= 1"),
         ("train.updates_per_epoch", cfg.train.updates_per_epoch >= 1, "must be >= 1"),

@@ -12,11 +12,11 @@ import importlib.metadata
 import importlib.util
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
-from superflow.models.weights import WeightSpec, WeightsNotFoundError, resolve_weights
+from superflow.models.weights import WeightsNotFoundError, WeightSpec, resolve_weights
 
 
 @dataclass
@@ -51,7 +51,13 @@ def weights(spec: WeightSpec, explicit: str | None) -> tuple[bool, str]:
         return False, str(err)
 
 
-def combine(component: str, backend: str, pkg: tuple[bool, str, list[str]], install: str, *needed: tuple[str, WeightSpec, str | None]) -> Check:
+def combine(
+    component: str,
+    backend: str,
+    pkg: tuple[bool, str, list[str]],
+    install: str,
+    *needed: tuple[str, WeightSpec, str | None],
+) -> Check:
     """One check from a package probe and any number of ``(label, spec, explicit path)`` weights."""
     ok, detail, missing = pkg
     fixes = [install] if missing else []
@@ -84,7 +90,9 @@ def _hub() -> Check:
     except ImportError:
         cache = "(huggingface_hub not installed)"
     return Check(
-        "weights", "Hugging Face cache", True,
+        "weights",
+        "Hugging Face cache",
+        True,
         f"cache {cache}; HF_HUB_OFFLINE={offline or 'unset'} (superflow never downloads: weights come from a config "
         "path, an environment variable, or this cache)",
     )
@@ -113,21 +121,48 @@ def run_checks(config=None) -> list[Check]:
     checks: list[Callable[[], Check]] = [
         _torch,
         _hub,
-        lambda: combine("model sd3", "diffusers + peft LoRA", packages("diffusers", "transformers", "peft"),
-                        "pip install -e . (diffusers, transformers and peft are core dependencies)",
-                        ("", SD3_WEIGHTS, model_path if kind == "sd3" else None)),
-        lambda: combine("model mini", "MiniFlow", packages("torch"), "",
-                        ("", MINIFLOW_WEIGHTS, model_path if kind == "mini" else "runs/miniflow/model")),
-        lambda: combine("reward geneval_mini", "mini-world detector + GenEval rules", packages("numpy", "scipy"),
-                         "pip install -e ."),
+        lambda: combine(
+            "model sd3",
+            "diffusers + peft LoRA",
+            packages("diffusers", "transformers", "peft"),
+            "pip install -e . (diffusers, transformers and peft are core dependencies)",
+            ("", SD3_WEIGHTS, model_path if kind == "sd3" else None),
+        ),
+        lambda: combine(
+            "model mini",
+            "MiniFlow",
+            packages("torch"),
+            "",
+            ("", MINIFLOW_WEIGHTS, model_path if kind == "mini" else "runs/miniflow/model"),
+        ),
+        lambda: combine(
+            "reward geneval_mini",
+            "mini-world detector + GenEval rules",
+            packages("numpy", "scipy"),
+            "pip install -e .",
+        ),
         _ocr_rapidocr,
-        lambda: combine("reward ocr", "paddleocr (Flow-GRPO's backend)", packages("paddleocr", "paddle"),
-                         "pip install 'superflow[paddleocr]' or conda env create -f envs/ocr.yaml"),
-        lambda: combine("reward pickscore", "transformers CLIPModel (PickScore_v1)", packages("transformers"), "pip install -e .",
-                        ("", PICKSCORE_MODEL, reward_kwargs.get("model_path")),
-                        ("processor ", PICKSCORE_PROCESSOR, reward_kwargs.get("processor_path"))),
-        lambda: combine("reward mini_preference", "learned dual encoder", packages("torch"), "",
-                        ("", PREFERENCE_WEIGHTS, reward_kwargs.get("path") or "runs/preference")),
+        lambda: combine(
+            "reward ocr",
+            "paddleocr (Flow-GRPO's backend)",
+            packages("paddleocr", "paddle"),
+            "pip install 'superflow[paddleocr]' or conda env create -f envs/ocr.yaml",
+        ),
+        lambda: combine(
+            "reward pickscore",
+            "transformers CLIPModel (PickScore_v1)",
+            packages("transformers"),
+            "pip install -e .",
+            ("", PICKSCORE_MODEL, reward_kwargs.get("model_path")),
+            ("processor ", PICKSCORE_PROCESSOR, reward_kwargs.get("processor_path")),
+        ),
+        lambda: combine(
+            "reward mini_preference",
+            "learned dual encoder",
+            packages("torch"),
+            "",
+            ("", PREFERENCE_WEIGHTS, reward_kwargs.get("path") or "runs/preference"),
+        ),
         lambda: _geneval_mmdet(reward_kwargs),
         _workflow,
     ]
@@ -136,12 +171,19 @@ def run_checks(config=None) -> list[Check]:
         try:
             results.append(check())
         except Exception as err:  # a broken check must not hide the others
-            results.append(Check("doctor", getattr(check, "__name__", "check"), False, f"the check itself failed: {err!r}"))
+            results.append(
+                Check("doctor", getattr(check, "__name__", "check"), False, f"the check itself failed: {err!r}")
+            )
     return results
 
 
 def _ocr_rapidocr() -> Check:
-    check = combine("reward ocr", "rapidocr (default, offline)", packages("rapidocr", "onnxruntime"), "pip install 'superflow[ocr]'")
+    check = combine(
+        "reward ocr",
+        "rapidocr (default, offline)",
+        packages("rapidocr", "onnxruntime"),
+        "pip install 'superflow[ocr]'",
+    )
     if check.ok:
         ok, models = _rapidocr_models()
         check.detail += f"; {models}"
@@ -155,7 +197,10 @@ def _geneval_mmdet(reward_kwargs: dict) -> Check:
     from superflow.evaluation.geneval_mmdet import CLIP_WEIGHTS, DETECTOR_WEIGHTS, ENV_HINT
 
     return combine(
-        "evaluator geneval", "mmdet Mask2Former + CLIP ViT-L/14", packages("mmdet", "mmcv", "open_clip"), ENV_HINT,
+        "evaluator geneval",
+        "mmdet Mask2Former + CLIP ViT-L/14",
+        packages("mmdet", "mmcv", "open_clip"),
+        ENV_HINT,
         ("", DETECTOR_WEIGHTS, reward_kwargs.get("detector_path")),
         ("CLIP ", CLIP_WEIGHTS, reward_kwargs.get("clip_path")),
     )
@@ -175,7 +220,10 @@ def format_checks(checks: list[Check]) -> str:
         if c.fix:
             lines.append(f"    fix: {c.fix}")
     missing = [c for c in checks if not c.ok]
-    lines.append(f"{len(checks) - len(missing)} of {len(checks)} ready" + (f"; missing: {', '.join(f'{c.component} ({c.backend})' for c in missing)}" if missing else ""))
+    lines.append(
+        f"{len(checks) - len(missing)} of {len(checks)} ready"
+        + (f"; missing: {', '.join(f'{c.component} ({c.backend})' for c in missing)}" if missing else "")
+    )
     return "\n".join(lines)
 
 

@@ -66,7 +66,11 @@ def load_prompts(path: str | Path) -> PromptSet:
                     record = json.loads(text)
                 except json.JSONDecodeError as err:
                     raise PromptFileError(f"{path}:{lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
-                if not isinstance(record, dict) or not isinstance(record.get("prompt"), str) or not record["prompt"].strip():
+                if (
+                    not isinstance(record, dict)
+                    or not isinstance(record.get("prompt"), str)
+                    or not record["prompt"].strip()
+                ):
                     raise PromptFileError(f"{path}:{lineno}: each JSON line needs a non-empty string field 'prompt'")
                 prompt = record.pop("prompt").strip()
                 metadata.append(record)

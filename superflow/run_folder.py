@@ -78,7 +78,9 @@ class RunFolder:
             "global_step": global_step,
             "time_total": last.get("time_total"),
             "last_epoch": last,
-            "last_evaluation": {k: v for k, v in (evaluated[-1] if evaluated else {}).items() if k.startswith("eval_")},
+            "last_evaluation": {
+                k: v for k, v in (evaluated[-1] if evaluated else {}).items() if k.startswith("eval_")
+            },
             "torch": torch.__version__,
             "config": self.config.name,
         }

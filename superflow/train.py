@@ -83,8 +83,8 @@ class Trainer:
         self.prompt_weights = None if tags is None else tag_balanced_weights(tags)
         if len(self.train_prompts) < cfg.sample.prompts_per_epoch:
             raise ValueError(
-                f"sample.prompts_per_epoch={cfg.sample.prompts_per_epoch} but {self.train_prompts.source or 'the prompt set'} "
-                f"has only {len(self.train_prompts)} distinct prompts"
+                f"sample.prompts_per_epoch={cfg.sample.prompts_per_epoch} but "
+                f"{self.train_prompts.source or 'the prompt set'} has only {len(self.train_prompts)} distinct prompts"
             )
         self.policy = policy or build_policy(cfg)
         self.params = self.policy.trainable_parameters()
@@ -288,8 +288,13 @@ class Trainer:
         context = self.ema.swapped_in(self.params) if self.ema is not None else nullcontext()
         with context:
             result = evaluate_policy(
-                self.policy, subset, self.reward, num_steps=cfg.sample.eval_num_steps,
-                guidance_scale=cfg.sample.guidance_scale, batch_size=cfg.sample.batch_size, seed=cfg.eval_seed,
+                self.policy,
+                subset,
+                self.reward,
+                num_steps=cfg.sample.eval_num_steps,
+                guidance_scale=cfg.sample.guidance_scale,
+                batch_size=cfg.sample.batch_size,
+                seed=cfg.eval_seed,
             )
         return as_training_metrics(result)
 
@@ -308,7 +313,11 @@ class Trainer:
         with timer("time_training"):
             cond = self._encode(keys[self.dist.shard(len(keys))])
         stats, logp_change = self.train_on(epoch, traj, cond, step_adv, timer)
-        rho = drift_adaptive_rho_by_key(keys, logp_change.numpy(), cfg.algorithm.rho_half_life) if cfg.algorithm.rho_half_life else None
+        rho = (
+            drift_adaptive_rho_by_key(keys, logp_change.numpy(), cfg.algorithm.rho_half_life)
+            if cfg.algorithm.rho_half_life
+            else None
+        )
         self.tracker.update(keys, rewards, rho=rho)
         metrics: dict[str, Any] = {
             "epoch": epoch + 1,
@@ -402,7 +411,9 @@ class Trainer:
         }
 
     def save(self) -> Path:
-        return self.folder.save_checkpoint(self.epoch, self.state_dict(), {"seed": self.cfg.seed, "method": self.cfg.method})
+        return self.folder.save_checkpoint(
+            self.epoch, self.state_dict(), {"seed": self.cfg.seed, "method": self.cfg.method}
+        )
 
     def restore(self) -> bool:
         """Load the newest complete checkpoint; returns False (and starts fresh) if there is none."""

@@ -5,8 +5,14 @@ from pathlib import Path
 from superflow.config import load_config
 
 PROMPTS = [
-    "a red apple", "a blue car", "a green tree", "a yellow sun",
-    "a purple flower", "an orange cat", "a white house", "a black dog",
+    "a red apple",
+    "a blue car",
+    "a green tree",
+    "a yellow sun",
+    "a purple flower",
+    "an orange cat",
+    "a white house",
+    "a black dog",
 ]
 
 
@@ -30,7 +36,6 @@ def tiny_config(model_dir: Path, out_dir: Path, method: str = "flowgrpo", **over
         "sample.group_size=4",
         "sample.batch_size=6",
         "train.micro_batch_size=6",
-        
         "algorithm.num_bins=2",
     ]
     items += [f"{k}={v}" for k, v in overrides.items()]

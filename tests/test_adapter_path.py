@@ -8,8 +8,15 @@ from superflow.models import build_policy
 
 
 def _config(tiny_sd3_dir, **extra):
-    sets = [f"model.path={tiny_sd3_dir}", "model.resolution=32", "model.lora_rank=4", "model.lora_alpha=8",
-            "model.max_sequence_length=16", "model.device=cpu", *[f"{k}={v}" for k, v in extra.items()]]
+    sets = [
+        f"model.path={tiny_sd3_dir}",
+        "model.resolution=32",
+        "model.lora_rank=4",
+        "model.lora_alpha=8",
+        "model.max_sequence_length=16",
+        "model.device=cpu",
+        *[f"{k}={v}" for k, v in extra.items()],
+    ]
     return load_config("preset:tiny_sd3_demo", sets)
 
 
@@ -23,7 +30,7 @@ def test_sd3_lora_export_loads_back_exactly(tiny_sd3_dir, tmp_path):
     loaded = build_policy(_config(tiny_sd3_dir, **{"model.adapter_path": tmp_path / "lora"}))
     pairs = list(zip(trained.trainable_parameters(), loaded.trainable_parameters(), fresh.trainable_parameters()))
     assert pairs
-    for want, got, untouched in pairs:
+    for want, got, _ in pairs:
         assert torch.equal(want, got)
     assert any(not torch.equal(want, untouched) for want, _, untouched in pairs)
 

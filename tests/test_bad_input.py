@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from helpers import tiny_config
+
 from superflow.cli import main
 from superflow.config import ConfigError, load_config
 from superflow.models.weights import WeightsNotFoundError

@@ -35,8 +35,14 @@ def test_paper_presets_carry_flow_grpo_settings(task, beta):
     assert (cfg.train.lr, cfg.train.clip_range, cfg.train.adv_clip, cfg.train.beta) == (3e-4, 1e-4, 5.0, beta)
     assert cfg.train.updates_per_epoch == 2 and cfg.train.ema and cfg.num_train_steps == 9
     assert set(cfg.model.lora_targets) == {
-        "attn.to_q", "attn.to_k", "attn.to_v", "attn.to_out.0",
-        "attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj", "attn.to_add_out",
+        "attn.to_q",
+        "attn.to_k",
+        "attn.to_v",
+        "attn.to_out.0",
+        "attn.add_q_proj",
+        "attn.add_k_proj",
+        "attn.add_v_proj",
+        "attn.to_add_out",
     }
     served = cfg.reward.name == "served"  # GenEval's mmdet runs in its own env behind the reward server
     assert (cfg.reward.kwargs["reward"] if served else cfg.reward.name) == task
@@ -45,7 +51,11 @@ def test_paper_presets_carry_flow_grpo_settings(task, beta):
 
 def test_method_defaults_and_overrides():
     sf = load_config(None, ["method=superflow"])
-    assert (sf.algorithm.baseline, sf.algorithm.group_sizes, sf.algorithm.step_advantage) == ("tracker", "bins", "paper")
+    assert (sf.algorithm.baseline, sf.algorithm.group_sizes, sf.algorithm.step_advantage) == (
+        "tracker",
+        "bins",
+        "paper",
+    )
     assert sf.algorithm.m_max == sf.sample.group_size
     ablation = load_config(None, ["method=superflow", "algorithm.step_advantage=trajectory"])
     assert ablation.algorithm.step_advantage == "trajectory" and ablation.algorithm.group_sizes == "bins"

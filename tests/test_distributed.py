@@ -29,11 +29,29 @@ def _launch(nproc: int, model_dir: Path, run_dir: Path, prefix: Path, launcher: 
     config = run_dir.parent / "config.yaml"
     config.write_text(dump_config(tiny_config(model_dir, run_dir, method="superflow", **OVERRIDES)))
     if launcher == "torchrun":
-        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", "--master-addr=127.0.0.1",
-               f"--master-port={_free_port()}", str(WORKER), str(config), str(prefix)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            f"--nproc-per-node={nproc}",
+            "--master-addr=127.0.0.1",
+            f"--master-port={_free_port()}",
+            str(WORKER),
+            str(config),
+            str(prefix),
+        ]
     else:  # accelerate's multi-process launcher; on a machine without GPUs it runs gloo on CPU
-        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", f"--num_processes={nproc}",
-               f"--main_process_port={_free_port()}", str(WORKER), str(config), str(prefix)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            f"--num_processes={nproc}",
+            f"--main_process_port={_free_port()}",
+            str(WORKER),
+            str(config),
+            str(prefix),
+        ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]

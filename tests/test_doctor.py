@@ -22,9 +22,13 @@ def test_checks_follow_installed_packages_and_found_weights(tmp_path, monkeypatc
     monkeypatch.delenv("SUPERFLOW_PICKSCORE_PROCESSOR_PATH", raising=False)
     checks = by_name(run_checks(load_config(None, ["model.kind=mini", f"model.path={tmp_path / 'no_model'}"])))
     rapid = checks[("reward ocr", "rapidocr")]
-    assert rapid.ok == (importlib.util.find_spec("rapidocr") is not None and importlib.util.find_spec("onnxruntime") is not None)
+    assert rapid.ok == (
+        importlib.util.find_spec("rapidocr") is not None and importlib.util.find_spec("onnxruntime") is not None
+    )
     paddle = checks[("reward ocr", "paddleocr")]
-    assert paddle.ok == (importlib.util.find_spec("paddleocr") is not None and importlib.util.find_spec("paddle") is not None)
+    assert paddle.ok == (
+        importlib.util.find_spec("paddleocr") is not None and importlib.util.find_spec("paddle") is not None
+    )
     if not paddle.ok:
         assert "superflow[paddleocr]" in paddle.fix and "envs/ocr.yaml" in paddle.fix
     mini = checks[("model mini", "MiniFlow")]

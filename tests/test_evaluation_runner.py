@@ -9,7 +9,12 @@ from superflow.models.mini import MiniFlowConfig, MiniFlowNet, MiniFlowPolicy, P
 from superflow.prompts import PromptSet
 from superflow.rewards.registry import Reward
 
-PROMPTS = ["a photo of a red circle", "a photo of two blue squares", "a photo of a green ring", "a photo of a red square"]
+PROMPTS = [
+    "a photo of a red circle",
+    "a photo of two blue squares",
+    "a photo of a green ring",
+    "a photo of a red square",
+]
 TAGS = ["single_object", "counting", "single_object", "colors"]
 
 
@@ -34,7 +39,9 @@ def test_per_tag_and_per_image_metrics_are_summarised(policy):
     assert out["double"]["mean"] == pytest.approx(2 * out["mean"])
     assert out["double"]["per_tag"]["counting"] == pytest.approx(2 * out["per_tag"]["counting"])
     assert out["is_ring"]["per_tag"] == {"single_object": 0.5, "counting": 0.0, "colors": 0.0}
-    again = evaluate_policy(policy, prompts, reward, images_per_prompt=2, num_steps=2, guidance_scale=1.0, batch_size=8)
+    again = evaluate_policy(
+        policy, prompts, reward, images_per_prompt=2, num_steps=2, guidance_scale=1.0, batch_size=8
+    )
     assert again["mean"] == pytest.approx(out["mean"], abs=1e-6)  # noise is per prompt and image, not per batch
     other_seed = evaluate_policy(policy, prompts, reward, images_per_prompt=2, num_steps=2, guidance_scale=1.0, seed=7)
     assert other_seed["mean"] != pytest.approx(out["mean"], abs=1e-6)

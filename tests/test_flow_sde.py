@@ -43,7 +43,15 @@ def test_sigma_one_uses_second_sigma_in_denominator():
 def test_first_step_log_prob_is_finite_and_matches_normal():
     v, x, _ = _inputs(1)
     sigmas = sd3_sigmas(10)
-    out = sde_step(v, x, sigmas[0], sigmas[1], sigma_after_one=sigmas[1], noise_level=0.7, generator=torch.Generator().manual_seed(3))
+    out = sde_step(
+        v,
+        x,
+        sigmas[0],
+        sigmas[1],
+        sigma_after_one=sigmas[1],
+        noise_level=0.7,
+        generator=torch.Generator().manual_seed(3),
+    )
     std = 0.7 * torch.sqrt(sigmas[0] / (1 - sigmas[1]))
     scale = std * torch.sqrt(sigmas[0] - sigmas[1])
     expected = torch.distributions.Normal(out.mean, scale).log_prob(out.next_x).mean(dim=(1, 2, 3))

@@ -33,14 +33,23 @@ def test_official_metadata_ships_with_the_package():
     prompts = load_prompts(OFFICIAL_METADATA)
     tags = [m["tag"] for m in prompts.metadata]
     assert len(prompts) == 553 and {t: tags.count(t) for t in set(tags)} == {
-        "position": 100, "color_attr": 100, "two_object": 99, "colors": 94, "single_object": 80, "counting": 80,
+        "position": 100,
+        "color_attr": 100,
+        "two_object": 99,
+        "colors": 94,
+        "single_object": 80,
+        "counting": 80,
     }
 
 
 def test_evaluate_writes_results_jsonl_and_images(tmp_path, capsys):
     metas = [
         {"tag": "single_object", "include": [{"class": "circle", "count": 1}], "prompt": "a photo of a circle"},
-        {"tag": "colors", "include": [{"class": "square", "count": 1, "color": "red"}], "prompt": "a photo of a red square"},
+        {
+            "tag": "colors",
+            "include": [{"class": "square", "count": 1, "color": "red"}],
+            "prompt": "a photo of a red square",
+        },
     ]
     prompts = tmp_path / "p.jsonl"
     prompts.write_text("".join(json.dumps(m) + "\n" for m in metas))
@@ -48,14 +57,37 @@ def test_evaluate_writes_results_jsonl_and_images(tmp_path, capsys):
     tok = PromptTokenizer.build([m["prompt"] for m in metas])
     save_miniflow(MiniFlowNet(MiniFlowConfig(channels=(8, 16, 16), vocab=tok.vocab)), tmp_path / "model")
     out = tmp_path / "results.jsonl"
-    assert main([
-        "evaluate", "--config", "preset:mini_geneval", "--set", f"model.path={tmp_path / 'model'}", "--set", "sample.eval_num_steps=2",
-        "--prompts", str(prompts), "--images-per-prompt", "2", "--geneval-results", str(out),
-        "--save-images", str(tmp_path / "images"), "--quiet",
-    ]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--config",
+                "preset:mini_geneval",
+                "--set",
+                f"model.path={tmp_path / 'model'}",
+                "--set",
+                "sample.eval_num_steps=2",
+                "--prompts",
+                str(prompts),
+                "--images-per-prompt",
+                "2",
+                "--geneval-results",
+                str(out),
+                "--save-images",
+                str(tmp_path / "images"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     lines = [json.loads(x) for x in out.read_text().splitlines()]
-    assert len(lines) == 4 and {"filename", "tag", "prompt", "correct", "reason", "metadata", "details"} <= set(lines[0])
-    assert lines[1]["filename"].endswith("00000/samples/0001.png") and (tmp_path / "images" / "00001" / "samples" / "0000.png").exists()
+    assert len(lines) == 4 and {"filename", "tag", "prompt", "correct", "reason", "metadata", "details"} <= set(
+        lines[0]
+    )
+    assert (
+        lines[1]["filename"].endswith("00000/samples/0001.png")
+        and (tmp_path / "images" / "00001" / "samples" / "0000.png").exists()
+    )
     printed = json.loads(capsys.readouterr().out)
     assert printed["geneval"]["total_images"] == 4 and printed["geneval"]["total_prompts"] == 2
     assert printed["strict"]["mean"] == pytest.approx(printed["geneval"]["correct_images"])

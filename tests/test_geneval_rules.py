@@ -28,8 +28,14 @@ def test_counting_uses_the_stricter_threshold_and_exclude():
     r = score_detections(three, meta)
     assert not r.correct and "expected cup<3, found 3" in r.reason
     assert r.partial == pytest.approx((max(0, 1 - 1 / 2) + 0) / 2)
-    four_needed = {"tag": "counting", "include": [{"class": "cup", "count": 4}], "exclude": [{"class": "cup", "count": 5}]}
-    assert score_detections([det("cup", 12 * i, 0) for i in range(1)], four_needed).partial == pytest.approx((0.25 + 1) / 2)
+    four_needed = {
+        "tag": "counting",
+        "include": [{"class": "cup", "count": 4}],
+        "exclude": [{"class": "cup", "count": 5}],
+    }
+    assert score_detections([det("cup", 12 * i, 0) for i in range(1)], four_needed).partial == pytest.approx(
+        (0.25 + 1) / 2
+    )
 
 
 def test_two_objects_and_other_objects_are_ignored():
@@ -50,7 +56,10 @@ def test_colours_decide_on_the_most_confident_objects():
 
 
 def test_colour_attribution_needs_both_colours():
-    meta = {"tag": "color_attr", "include": [{"class": "cat", "count": 1, "color": "red"}, {"class": "dog", "count": 1, "color": "blue"}]}
+    meta = {
+        "tag": "color_attr",
+        "include": [{"class": "cat", "count": 1, "color": "red"}, {"class": "dog", "count": 1, "color": "blue"}],
+    }
     good = [det("cat", 0, 0, color="red"), det("dog", 30, 0, color="blue")]
     swapped = [det("cat", 0, 0, color="blue"), det("dog", 30, 0, color="red")]
     assert score_detections(good, meta).correct and score_detections(good, meta).partial == 1
@@ -58,9 +67,14 @@ def test_colour_attribution_needs_both_colours():
     assert not r.correct and r.partial == pytest.approx(0.5)  # both counts met, both colours wrong
 
 
-@pytest.mark.parametrize("relation,dx,dy", [("left of", -30, 0), ("right of", 30, 0), ("above", 0, -30), ("below", 0, 30)])
+@pytest.mark.parametrize(
+    "relation,dx,dy", [("left of", -30, 0), ("right of", 30, 0), ("above", 0, -30), ("below", 0, 30)]
+)
 def test_each_relation(relation, dx, dy):
-    meta = {"tag": "position", "include": [{"class": "dog", "count": 1}, {"class": "cat", "count": 1, "position": [relation, 0]}]}
+    meta = {
+        "tag": "position",
+        "include": [{"class": "dog", "count": 1}, {"class": "cat", "count": 1, "position": [relation, 0]}],
+    }
     assert score_detections([det("dog", 50, 50), det("cat", 50 + dx, 50 + dy)], meta).correct
     r = score_detections([det("dog", 50, 50), det("cat", 50 - dx, 50 - dy)], meta)
     assert not r.correct and r.partial == pytest.approx(2 / 3)
@@ -79,7 +93,10 @@ def test_position_margin_edge():
 
 
 def test_position_without_target_fails_with_reason():
-    meta = {"tag": "position", "include": [{"class": "dog", "count": 1}, {"class": "cat", "count": 1, "position": ["left of", 0]}]}
+    meta = {
+        "tag": "position",
+        "include": [{"class": "dog", "count": 1}, {"class": "cat", "count": 1, "position": ["left of", 0]}],
+    }
     r = score_detections([det("cat", 0, 0)], meta)
     assert not r.correct and "no target for cat to be left of" in r.reason and r.partial == pytest.approx(1 / 3)
 

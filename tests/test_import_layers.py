@@ -93,7 +93,9 @@ def _edges_from(graph, source_prefix: str, target_prefix: str) -> list[tuple[str
     def inside(module: str, prefix: str) -> bool:
         return module == prefix or module.startswith(prefix + ".")
 
-    return sorted((a, b) for a, bs in graph.items() for b in bs if inside(a, source_prefix) and inside(b, target_prefix))
+    return sorted(
+        (a, b) for a, bs in graph.items() for b in bs if inside(a, source_prefix) and inside(b, target_prefix)
+    )
 
 
 def test_the_cycle_finder_finds_a_planted_cycle():

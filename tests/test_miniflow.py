@@ -7,12 +7,24 @@ import torch
 from superflow.config import load_config
 from superflow.evaluation.runner import evaluate_policy
 from superflow.flow.sampler import sample_trajectories, step_log_prob
-from superflow.models.mini import MiniFlowConfig, MiniFlowNet, MiniFlowPolicy, PromptTokenizer, load_miniflow, save_miniflow
+from superflow.models.mini import (
+    MiniFlowConfig,
+    MiniFlowNet,
+    MiniFlowPolicy,
+    PromptTokenizer,
+    load_miniflow,
+    save_miniflow,
+)
 from superflow.models.weights import WeightsNotFoundError
 from superflow.prompts import load_prompts
 from superflow.train import Trainer
 
-PROMPTS = ["a photo of a red circle", "a photo of two blue squares", 'a sign that says "K7"', "a photo of a circle left of a square"]
+PROMPTS = [
+    "a photo of a red circle",
+    "a photo of two blue squares",
+    'a sign that says "K7"',
+    "a photo of a circle left of a square",
+]
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +86,31 @@ def test_trainer_runs_on_miniflow(net, tmp_path):
     save_miniflow(net, tmp_path / "m")
     prompts = tmp_path / "p.txt"
     prompts.write_text("\n".join(PROMPTS) + "\n")
-    cfg = load_config(None, [
-        "model.kind=mini", f"model.path={tmp_path / 'm'}", "model.device=cpu", f"data.train_prompts={prompts}",
-        f"output_dir={tmp_path / 'run'}", "method=superflow", "num_epochs=2", "sample.num_steps=4",
-        "sample.prompts_per_epoch=2", "sample.group_size=4", "sample.batch_size=8", "train.micro_batch_size=8",
-        "train.lr=1e-3", "train.clip_range=0.2", "algorithm.num_bins=2", "reward.name=colour_target", "train.ema=false",
-        f"data.test_prompts={prompts}", "eval_every=2", "sample.eval_num_steps=3",
-    ])
+    cfg = load_config(
+        None,
+        [
+            "model.kind=mini",
+            f"model.path={tmp_path / 'm'}",
+            "model.device=cpu",
+            f"data.train_prompts={prompts}",
+            f"output_dir={tmp_path / 'run'}",
+            "method=superflow",
+            "num_epochs=2",
+            "sample.num_steps=4",
+            "sample.prompts_per_epoch=2",
+            "sample.group_size=4",
+            "sample.batch_size=8",
+            "train.micro_batch_size=8",
+            "train.lr=1e-3",
+            "train.clip_range=0.2",
+            "algorithm.num_bins=2",
+            "reward.name=colour_target",
+            "train.ema=false",
+            f"data.test_prompts={prompts}",
+            "eval_every=2",
+            "sample.eval_num_steps=3",
+        ],
+    )
     trainer = Trainer(cfg, progress=False)
     before = [p.detach().clone() for p in trainer.params]
     history = trainer.run()
@@ -89,13 +119,22 @@ def test_trainer_runs_on_miniflow(net, tmp_path):
     assert load_miniflow(tmp_path / "run" / "lora").cfg.vocab == net.cfg.vocab
     # the run's last evaluation is what `superflow evaluate` gives for the exported weights
     exported = evaluate_policy(
-        MiniFlowPolicy(tmp_path / "run" / "lora"), load_prompts(prompts), trainer.reward, num_steps=3,
-        guidance_scale=cfg.sample.guidance_scale, batch_size=3, seed=cfg.eval_seed,
+        MiniFlowPolicy(tmp_path / "run" / "lora"),
+        load_prompts(prompts),
+        trainer.reward,
+        num_steps=3,
+        guidance_scale=cfg.sample.guidance_scale,
+        batch_size=3,
+        seed=cfg.eval_seed,
     )
     assert exported["mean"] == pytest.approx(history[-1]["eval_reward_mean"], abs=1e-6)
     base = evaluate_policy(
-        MiniFlowPolicy(net=net), load_prompts(prompts), trainer.reward, num_steps=3,
-        guidance_scale=cfg.sample.guidance_scale, seed=cfg.eval_seed,
+        MiniFlowPolicy(net=net),
+        load_prompts(prompts),
+        trainer.reward,
+        num_steps=3,
+        guidance_scale=cfg.sample.guidance_scale,
+        seed=cfg.eval_seed,
     )
     assert base["mean"] != pytest.approx(exported["mean"], abs=1e-6)
 

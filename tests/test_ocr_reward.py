@@ -107,7 +107,9 @@ def test_render_text_is_deterministic_dark_on_light():
     assert img.shape == (32, 32, 3) and img.dtype == np.uint8
     assert np.array_equal(img, render_text("K7", 32, np.random.default_rng(0)))
     assert not np.array_equal(img, render_text("K7", 32, np.random.default_rng(1)))  # jitter
-    assert np.array_equal(render_text("K7"), render_text("K7")) and not np.array_equal(render_text("K7"), render_text("7K"))
+    assert np.array_equal(render_text("K7"), render_text("K7")) and not np.array_equal(
+        render_text("K7"), render_text("7K")
+    )
     assert np.median(img) > 200 and img.min() < 100  # light background, dark ink
     for size in (32, 48, 64):
         wide = render_text("MNXY", size)
@@ -218,7 +220,9 @@ def test_paddleocr_model_folders_and_missing_models(monkeypatch):
     ocr_module._paddleocr.cache_clear()
     try:
         get_reward("ocr", backend="paddleocr", det_model_dir="/models/det", rec_model_dir="/models/rec")
-        assert seen["text_detection_model_dir"] == "/models/det" and seen["text_recognition_model_dir"] == "/models/rec"
+        assert (
+            seen["text_detection_model_dir"] == "/models/det" and seen["text_recognition_model_dir"] == "/models/rec"
+        )
         with pytest.raises(RuntimeError, match="det_model_dir.*rec_model_dir.*rapidocr"):
             get_reward("ocr", backend="paddleocr")
     finally:

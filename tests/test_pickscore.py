@@ -9,7 +9,7 @@ from superflow.rewards import get_reward
 from superflow.rewards.pickscore import PAPER_SCALE
 
 transformers = pytest.importorskip("transformers")
-PROMPTS = ["a photo of a cat", "a red bus on a street", "two dogs", "a sign that says \"K7\""]
+PROMPTS = ["a photo of a cat", "a red bus on a street", "two dogs", 'a sign that says "K7"']
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +24,25 @@ def folders(tmp_path_factory):
     CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(root / "processor")
     torch.manual_seed(0)
     config = CLIPConfig(
-        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-                         num_attention_heads=4, max_position_embeddings=77, bos_token_id=512, eos_token_id=513, pad_token_id=513),
-        vision_config=dict(image_size=32, patch_size=8, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4),
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=77,
+            bos_token_id=512,
+            eos_token_id=513,
+            pad_token_id=513,
+        ),
+        vision_config=dict(
+            image_size=32,
+            patch_size=8,
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+        ),
         projection_dim=16,
     )
     model = CLIPModel(config)
@@ -43,7 +59,9 @@ def test_scores_equal_a_direct_transformers_computation(folders):
     from transformers import AutoProcessor
 
     root, model = folders
-    reward = get_reward("pickscore", model_path=str(root / "model"), processor_path=str(root / "processor"), device="cpu", batch_size=3)
+    reward = get_reward(
+        "pickscore", model_path=str(root / "model"), processor_path=str(root / "processor"), device="cpu", batch_size=3
+    )
     batch = images(4)
     scores, info = reward(batch, PROMPTS)
     processor = AutoProcessor.from_pretrained(root / "processor")
@@ -65,7 +83,9 @@ def test_scores_equal_a_direct_transformers_computation(folders):
 def test_missing_folders_name_what_to_download(folders, tmp_path, monkeypatch):
     root, _ = folders
     monkeypatch.delenv("SUPERFLOW_PICKSCORE_PATH", raising=False)
-    with pytest.raises(WeightsNotFoundError, match=r"PickScore model weights not found.*nothing.*yuvalkirstain/PickScore_v1"):
+    with pytest.raises(
+        WeightsNotFoundError, match=r"PickScore model weights not found.*nothing.*yuvalkirstain/PickScore_v1"
+    ):
         get_reward("pickscore", model_path=str(tmp_path / "nothing"), processor_path=str(root / "processor"))
     empty = tmp_path / "config_only"
     empty.mkdir()
@@ -79,7 +99,9 @@ def test_a_silently_broken_tokenizer_is_an_error(folders, tmp_path):
 
     root, _ = folders
     processor = AutoProcessor.from_pretrained(root / "processor")
-    two_tokens = CLIPTokenizer(vocab={"<|startoftext|>": 0, "<|endoftext|>": 1}, merges=[])  # the offline trap's result
+    two_tokens = CLIPTokenizer(
+        vocab={"<|startoftext|>": 0, "<|endoftext|>": 1}, merges=[]
+    )  # the offline trap's result
     CLIPProcessor(image_processor=processor.image_processor, tokenizer=two_tokens).save_pretrained(tmp_path / "broken")
     with pytest.raises(WeightsNotFoundError, match="tokenizer loaded from .*broken is unusable"):
         get_reward("pickscore", model_path=str(root / "model"), processor_path=str(tmp_path / "broken"))

@@ -33,8 +33,13 @@ def test_model_learns_a_simple_preference():
     model = PreferenceModel(PreferenceModelConfig(vocab=tok.vocab))
     opt = torch.optim.Adam(model.parameters(), 3e-3)
     gen = torch.Generator().manual_seed(0)
+
     def pair(n):  # flat images of a random brightness, lightly noised
-        make = lambda: (torch.rand(n, 1, 1, 1, generator=gen) + 0.05 * torch.randn(n, 3, 32, 32, generator=gen)).clamp(0, 1)
+        def make():
+            return (torch.rand(n, 1, 1, 1, generator=gen) + 0.05 * torch.randn(n, 3, 32, 32, generator=gen)).clamp(
+                0, 1
+            )
+
         return make(), make()
 
     for _ in range(60):  # brighter images are preferred
@@ -46,7 +51,9 @@ def test_model_learns_a_simple_preference():
         opt.step()
     a, b = pair(64)
     with torch.no_grad():
-        agree = ((model(a, ["a red square"] * 64) > model(b, ["a red square"] * 64)) == (a.mean((1, 2, 3)) > b.mean((1, 2, 3))))
+        agree = (model(a, ["a red square"] * 64) > model(b, ["a red square"] * 64)) == (
+            a.mean((1, 2, 3)) > b.mean((1, 2, 3))
+        )
     assert agree.float().mean() > 0.8
 
 
@@ -62,7 +69,12 @@ def test_hidden_preference_terms():
     assert terms["saturation"][0] > 0.8 > 0.2 > terms["saturation"][2]
     assert terms["clean_background"][0] == 1.0 and terms["clean_background"][2] < 0.8
     h = hidden_preference(images, [{}] * 3, np.ones(3), bg)
-    expected = WEIGHTS["faithfulness"] + WEIGHTS["centring"] + WEIGHTS["saturation"] * terms["saturation"][0] + WEIGHTS["clean_background"]
+    expected = (
+        WEIGHTS["faithfulness"]
+        + WEIGHTS["centring"]
+        + WEIGHTS["saturation"] * terms["saturation"][0]
+        + WEIGHTS["clean_background"]
+    )
     assert h[0] == pytest.approx(expected) and h[0] > h[1] and h[0] > h[2]
 
 
@@ -74,7 +86,9 @@ def test_reward_loads_the_saved_model_or_names_what_is_missing(tmp_path, monkeyp
     images = torch.rand(3, 3, 32, 32)
     scores, _ = reward(images, ["a red square"] * 3)
     with torch.no_grad():
-        torch.testing.assert_close(torch.as_tensor(scores, dtype=torch.float32), model.eval()(images, ["a red square"] * 3))
+        torch.testing.assert_close(
+            torch.as_tensor(scores, dtype=torch.float32), model.eval()(images, ["a red square"] * 3)
+        )
     monkeypatch.delenv("SUPERFLOW_MINI_PREFERENCE_PATH", raising=False)
     with pytest.raises(WeightsNotFoundError, match="train-preference"):
         get_reward("mini_preference", path=str(tmp_path / "none"))

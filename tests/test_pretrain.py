@@ -23,8 +23,14 @@ def _world(tmp_path):
 
 def _cfg(tmp_path, name, steps, **kw):
     return PretrainConfig(
-        output_dir=str(tmp_path / name), data_dir=str(tmp_path / "world"), steps=steps, batch_size=8,
-        channels=(16, 16, 32), save_every=2, lr=3e-3, **kw,
+        output_dir=str(tmp_path / name),
+        data_dir=str(tmp_path / "world"),
+        steps=steps,
+        batch_size=8,
+        channels=(16, 16, 32),
+        save_every=2,
+        lr=3e-3,
+        **kw,
     )
 
 
@@ -56,7 +62,9 @@ def test_resume_after_a_kill_equals_uninterrupted_and_seed_is_deterministic(tmp_
     full = pretrain(_cfg(tmp_path, "full", 6), progress=False)
     again = pretrain(_cfg(tmp_path, "again", 6), progress=False)
     child = textwrap.dedent(KILLED_CHILD).format(out=str(tmp_path / "split"), data=str(tmp_path / "world"))
-    killed = subprocess.run([sys.executable, "-c", child], env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True)
+    killed = subprocess.run(
+        [sys.executable, "-c", child], env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
     assert not (tmp_path / "split" / "model").exists()
     resumed = pretrain(_cfg(tmp_path, "split", 6), resume=True, progress=False)

@@ -52,7 +52,9 @@ def _expected_prompt(record: dict) -> str:
     if record["tag"] == "position":
         relation = include[1]["position"][0]
         return f"a photo of {with_article(include[1]['class'])} {relation} {with_article(include[0]['class'])}"
-    objects = [f"{with_article(i['color'])} {i['class']}" if "color" in i else with_article(i["class"]) for i in include]
+    objects = [
+        f"{with_article(i['color'])} {i['class']}" if "color" in i else with_article(i["class"]) for i in include
+    ]
     return "a photo of " + " and ".join(objects)
 
 
@@ -102,7 +104,9 @@ def test_geneval_every_line_follows_the_schema(tmp_path):
 def test_geneval_generator_reproduces_the_official_records(tmp_path):
     # Every official prompt is one our generator can make, byte for byte in its JSON form.
     official = [json.loads(line) for line in GENEVAL_OFFICIAL_METADATA.read_text().splitlines()]
-    everything = generate_geneval_train([], per_tag={"single_object": 80, "two_object": 6320, "counting": 240, "colors": 790, "position": 25280})
+    everything = generate_geneval_train(
+        [], per_tag={"single_object": 80, "two_object": 6320, "counting": 240, "colors": 790, "position": 25280}
+    )
     ours = {json.dumps(r) for r in everything}
     assert sum(r["tag"] == "colors" for r in everything) == 790  # no "[colour] person"
     for record in official:
@@ -112,31 +116,56 @@ def test_geneval_generator_reproduces_the_official_records(tmp_path):
 
 
 def test_geneval_order_and_mirror_insensitive_disjointness(tmp_path):
-    test_prompts = load_geneval_test_prompts(_write_jsonl(tmp_path / "test.jsonl", [
-        "a photo of a cat and a dog", "a photo of a red car and a blue bus", "a photo of a dog left of a cat",
-        "a photo of two cats", "a photo of a car",
-    ]))
+    test_prompts = load_geneval_test_prompts(
+        _write_jsonl(
+            tmp_path / "test.jsonl",
+            [
+                "a photo of a cat and a dog",
+                "a photo of a red car and a blue bus",
+                "a photo of a dog left of a cat",
+                "a photo of two cats",
+                "a photo of a car",
+            ],
+        )
+    )
     records = generate_geneval_train(test_prompts, per_tag=10**6, classes=SMALL_CLASSES)
     prompts = {r["prompt"] for r in records}
     for banned in (
-        "a photo of a cat and a dog", "a photo of a dog and a cat",
-        "a photo of a red car and a blue bus", "a photo of a blue bus and a red car",
-        "a photo of a dog left of a cat", "a photo of a cat right of a dog",
-        "a photo of two cats", "a photo of a car",
+        "a photo of a cat and a dog",
+        "a photo of a dog and a cat",
+        "a photo of a red car and a blue bus",
+        "a photo of a blue bus and a red car",
+        "a photo of a dog left of a cat",
+        "a photo of a cat right of a dog",
+        "a photo of two cats",
+        "a photo of a car",
     ):
         assert banned not in prompts
     # Only those are gone: each tag's whole space is taken otherwise.
     sizes = {tag: sum(r["tag"] == tag for r in records) for tag in GENEVAL_TAGS}
-    assert sizes == {"single_object": 4, "two_object": 18, "counting": 14, "colors": 40, "position": 78, "color_attr": 1078}
+    assert sizes == {
+        "single_object": 4,
+        "two_object": 18,
+        "counting": 14,
+        "colors": 40,
+        "position": 78,
+        "color_attr": 1078,
+    }
     assert "a photo of a cat right of a car" in prompts and "a photo of a dog right of a cat" in prompts
     for record in records:
         _check_record(record, SMALL_CLASSES)
 
 
 def test_canonical_geneval_prompt():
-    assert canonical_geneval_prompt("a photo of a cat and a dog") == canonical_geneval_prompt("A photo of  a dog and a cat")
-    assert canonical_geneval_prompt("a photo of a cup above a tv") == canonical_geneval_prompt("a photo of a tv below a cup")
-    assert canonical_geneval_prompt("a photo of a cup above a tv") != canonical_geneval_prompt("a photo of a tv above a cup")
+    assert canonical_geneval_prompt("a photo of a cat and a dog") == canonical_geneval_prompt(
+        "A photo of  a dog and a cat"
+    )
+    assert canonical_geneval_prompt("a photo of a cup above a tv") == canonical_geneval_prompt(
+        "a photo of a tv below a cup"
+    )
+    assert canonical_geneval_prompt("a photo of a cup above a tv") != canonical_geneval_prompt(
+        "a photo of a tv above a cup"
+    )
     assert canonical_geneval_prompt("a photo of two cats") != canonical_geneval_prompt("a photo of three cats")
 
 
@@ -146,15 +175,30 @@ def test_geneval_tag_coverage_and_official_test_exhausts_single_object(tmp_path)
     assert counts == {tag: 50 for tag in GENEVAL_TAGS}
     # GenEval's own test set holds all 80 single-object prompts, and 80 of the 240 counting ones.
     counts = write_geneval_train(tmp_path / "b.jsonl", per_tag=1000)
-    assert counts == {"single_object": 0, "two_object": 1000, "counting": 160, "colors": 696, "position": 1000, "color_attr": 1000}
-    train = {canonical_geneval_prompt(json.loads(line)["prompt"]) for line in (tmp_path / "b.jsonl").read_text().splitlines()}
+    assert counts == {
+        "single_object": 0,
+        "two_object": 1000,
+        "counting": 160,
+        "colors": 696,
+        "position": 1000,
+        "color_attr": 1000,
+    }
+    train = {
+        canonical_geneval_prompt(json.loads(line)["prompt"])
+        for line in (tmp_path / "b.jsonl").read_text().splitlines()
+    }
     assert not train & {canonical_geneval_prompt(p) for p in load_geneval_test_prompts()}
 
 
 def test_geneval_cli_keeps_both_orders_of_a_test_pair_out(tmp_path, capsys):
     test = _write_jsonl(tmp_path / "test.jsonl", ["a photo of a cat and a dog"])
     out = tmp_path / "train" / "geneval.jsonl"
-    assert main(["prompts", "geneval-train", "--output", str(out), "--test", str(test), "--per-tag", "7000", "--seed", "1"]) == 0
+    assert (
+        main(
+            ["prompts", "geneval-train", "--output", str(out), "--test", str(test), "--per-tag", "7000", "--seed", "1"]
+        )
+        == 0
+    )
     assert "two_object 6318" in capsys.readouterr().out  # all 80 x 79 ordered pairs but the two banned
     prompts = {json.loads(line)["prompt"] for line in out.read_text().splitlines()}
     assert "a photo of a cat and a dog" not in prompts and "a photo of a dog and a cat" not in prompts
@@ -206,15 +250,24 @@ def test_ocr_avoids_test_prompts_and_targets(tmp_path):
 def test_ocr_cli_writes_the_file(tmp_path, capsys):
     out = tmp_path / "ocr" / "train.txt"
     test = _ocr_test_file(tmp_path)
-    assert main(["prompts", "ocr-train", "--output", str(out), "--test", str(test), "--count", "200", "--seed", "5"]) == 0
+    assert (
+        main(["prompts", "ocr-train", "--output", str(out), "--test", str(test), "--count", "200", "--seed", "5"]) == 0
+    )
     assert "wrote 200 prompts" in capsys.readouterr().out
     assert out.read_text().splitlines() == generate_ocr_train(OCR_TEST_LINES, count=200, seed=5)
 
 
-@pytest.mark.parametrize("lines,lineno,message", [
-    (['{"prompt": "a photo of a cat"}', '{"prompt": "a photo of', '{"prompt": "a photo of a dog"}'], 2, "invalid JSON"),
-    (['{"prompt": "a photo of a cat"}', "", '{"tag": "counting"}'], 3, "'prompt'"),
-])
+@pytest.mark.parametrize(
+    "lines,lineno,message",
+    [
+        (
+            ['{"prompt": "a photo of a cat"}', '{"prompt": "a photo of', '{"prompt": "a photo of a dog"}'],
+            2,
+            "invalid JSON",
+        ),
+        (['{"prompt": "a photo of a cat"}', "", '{"tag": "counting"}'], 3, "'prompt'"),
+    ],
+)
 def test_malformed_geneval_test_file_names_file_and_line(tmp_path, capsys, lines, lineno, message):
     test = tmp_path / "bad.jsonl"
     test.write_text("\n".join(lines) + "\n")
@@ -234,11 +287,13 @@ def test_geneval_test_file_of_json_under_a_txt_name_is_refused(tmp_path):
 
 def test_malformed_ocr_test_file_names_file_and_line(tmp_path, capsys):
     test = tmp_path / "ocr_test.txt"
-    test.write_text(f'{OCR_TEST_LINES[0]}\n\nA sign that reads nothing quoted.\n')
+    test.write_text(f"{OCR_TEST_LINES[0]}\n\nA sign that reads nothing quoted.\n")
     with pytest.raises(PromptFileError, match="double-quoted") as err:
         load_ocr_test_prompts(test)
     assert f"{test}:3:" in str(err.value)
-    assert main(["prompts", "ocr-train", "--output", str(tmp_path / "t.txt"), "--test", str(test), "--count", "5"]) == 2
+    assert (
+        main(["prompts", "ocr-train", "--output", str(tmp_path / "t.txt"), "--test", str(test), "--count", "5"]) == 2
+    )
     assert f"{test}:3:" in capsys.readouterr().err
     test.write_text('A sign that reads "  " on a wall.\n')
     with pytest.raises(PromptFileError, match=f"{test}:1:"):

@@ -9,8 +9,8 @@ import time
 
 import torch
 import yaml
-
 from helpers import tiny_config
+
 from superflow.checkpoint import list_checkpoints, load_checkpoint
 from superflow.train import TIMING_KEYS
 

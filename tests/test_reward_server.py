@@ -14,8 +14,17 @@ from superflow.world.render import render_scene
 
 RECORDS = [
     {"tag": "single_object", "include": [{"class": "circle", "count": 1}], "prompt": "a photo of a circle"},
-    {"tag": "colors", "include": [{"class": "square", "count": 1, "color": "red"}], "prompt": "a photo of a red square"},
-    {"tag": "counting", "include": [{"class": "cross", "count": 2}], "exclude": [{"class": "cross", "count": 3}], "prompt": "a photo of two crosses"},
+    {
+        "tag": "colors",
+        "include": [{"class": "square", "count": 1, "color": "red"}],
+        "prompt": "a photo of a red square",
+    },
+    {
+        "tag": "counting",
+        "include": [{"class": "cross", "count": 2}],
+        "exclude": [{"class": "cross", "count": 3}],
+        "prompt": "a photo of two crosses",
+    },
 ]
 
 
@@ -48,7 +57,11 @@ def test_served_scores_equal_in_process_scores(served):
 def test_health_and_malformed_requests_get_error_replies(served):
     server = served.fn.server
     assert server.url.startswith("http://127.0.0.1:") and server.health()["reward"] == "geneval_mini"
-    for body in (b"not json", json.dumps({"prompts": ["x"]}).encode(), json.dumps({"images": "!!", "prompts": ["x"]}).encode()):
+    for body in (
+        b"not json",
+        json.dumps({"prompts": ["x"]}).encode(),
+        json.dumps({"images": "!!", "prompts": ["x"]}).encode(),
+    ):
         request = urllib.request.Request(server.url + "/score", data=body)
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(request, timeout=30)

@@ -144,7 +144,9 @@ def test_paper_weights_mean_one_and_proportional_to_std_dev():
 def test_paper_equals_noise_weighted_when_dt_is_constant():
     sigmas, std = _schedule(shift=1.0)  # uniform grid: sqrt(-dt) is a constant factor
     b = StepBatch(advantages=torch.tensor([1.0, -2.0]), sigmas=sigmas, std_devs=std, num_train_steps=9)
-    torch.testing.assert_close(PaperEstimator().estimate(b), NoiseWeightedEstimator().estimate(b), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        PaperEstimator().estimate(b), NoiseWeightedEstimator().estimate(b), rtol=1e-5, atol=1e-6
+    )
 
 
 @settings(max_examples=40, deadline=None)

@@ -10,7 +10,9 @@ PROMPTS = ["a red cube", "a blue ball on grass", "two green cats"]
 
 
 def _policy(pipe, **kw):
-    return SD3Policy(pipeline=pipe, resolution=32, lora_rank=4, lora_alpha=8, max_sequence_length=16, device="cpu", **kw)
+    return SD3Policy(
+        pipeline=pipe, resolution=32, lora_rank=4, lora_alpha=8, max_sequence_length=16, device="cpu", **kw
+    )
 
 
 def _gens(seeds):

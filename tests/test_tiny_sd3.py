@@ -10,7 +10,12 @@ from diffusers import StableDiffusion3Pipeline
 from superflow.models.tiny_sd3 import CLIP_MAX_LENGTH, T5_MAX_LENGTH, build_tiny_sd3_pipeline
 
 PROMPTS = ["a red cube", "two blue dogs"]
-OTHER_PROMPTS = ["a red apple on a table", "a red car in the street", "Zebra #42, on the LEFT", "a bowl of red cherries"]
+OTHER_PROMPTS = [
+    "a red apple on a table",
+    "a red car in the street",
+    "Zebra #42, on the LEFT",
+    "a bowl of red cherries",
+]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -29,13 +34,22 @@ def pipe():
 
 def _images(pipe, seed=0, prompts=PROMPTS):
     return pipe(
-        prompt=prompts, num_inference_steps=4, height=32, width=32, guidance_scale=4.5,
-        generator=torch.Generator().manual_seed(seed), max_sequence_length=16, output_type="pt",
+        prompt=prompts,
+        num_inference_steps=4,
+        height=32,
+        width=32,
+        guidance_scale=4.5,
+        generator=torch.Generator().manual_seed(seed),
+        max_sequence_length=16,
+        output_type="pt",
     ).images
 
 
 def _components(pipe):
-    return {name: getattr(pipe, name) for name in ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3")}
+    return {
+        name: getattr(pipe, name)
+        for name in ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3")
+    }
 
 
 def test_same_seed_same_weights_other_seed_other_weights(pipe):

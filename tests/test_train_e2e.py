@@ -5,14 +5,26 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from helpers import tiny_config
+
 from superflow.flow.sampler import sample_trajectories
 from superflow.train import Trainer
 
 REQUIRED_METRICS = {
-    "epoch", "reward_mean", "reward_std", "group_sizes", "tied_groups", "kl", "clipfrac",
-    "images_sampled", "reward_calls", "time_sampling", "time_reward", "time_training", "seed", "method",
+    "epoch",
+    "reward_mean",
+    "reward_std",
+    "group_sizes",
+    "tied_groups",
+    "kl",
+    "clipfrac",
+    "images_sampled",
+    "reward_calls",
+    "time_sampling",
+    "time_reward",
+    "time_training",
+    "seed",
+    "method",
 }
 
 
@@ -51,22 +63,38 @@ def test_saved_lora_reproduces_trainer_images_in_diffusers(tiny_sd3_dir, tmp_pat
     with trainer.ema.swapped_in(trainer.params):
         cond = trainer.policy.encode_prompts(prompts)
         traj = sample_trajectories(
-            trainer.policy, cond, [torch.Generator().manual_seed(s) for s in seeds],
-            num_steps=4, guidance_scale=4.5, noise_level=0.0,
+            trainer.policy,
+            cond,
+            [torch.Generator().manual_seed(s) for s in seeds],
+            num_steps=4,
+            guidance_scale=4.5,
+            noise_level=0.0,
         )
         ours = trainer.policy.decode(traj.final)
     pipe = StableDiffusion3Pipeline.from_pretrained(tiny_sd3_dir, local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
     pipe.load_lora_weights(tmp_path / "run" / "lora")
     theirs = pipe(
-        prompt=prompts, num_inference_steps=4, guidance_scale=4.5, height=32, width=32,
-        generator=[torch.Generator().manual_seed(s) for s in seeds], max_sequence_length=16, output_type="pt",
+        prompt=prompts,
+        num_inference_steps=4,
+        guidance_scale=4.5,
+        height=32,
+        width=32,
+        generator=[torch.Generator().manual_seed(s) for s in seeds],
+        max_sequence_length=16,
+        output_type="pt",
     ).images
     base = StableDiffusion3Pipeline.from_pretrained(tiny_sd3_dir, local_files_only=True)
     base.set_progress_bar_config(disable=True)
     untrained = base(
-        prompt=prompts, num_inference_steps=4, guidance_scale=4.5, height=32, width=32,
-        generator=[torch.Generator().manual_seed(s) for s in seeds], max_sequence_length=16, output_type="pt",
+        prompt=prompts,
+        num_inference_steps=4,
+        guidance_scale=4.5,
+        height=32,
+        width=32,
+        generator=[torch.Generator().manual_seed(s) for s in seeds],
+        max_sequence_length=16,
+        output_type="pt",
     ).images
     torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
     assert (ours - untrained).abs().max() > 1e-3, "the LoRA did not change the images at all"
@@ -74,9 +102,16 @@ def test_saved_lora_reproduces_trainer_images_in_diffusers(tiny_sd3_dir, tmp_pat
 
 def test_reward_moves_on_the_demo_task(tiny_sd3_dir, tmp_path):
     cfg = tiny_config(
-        tiny_sd3_dir, tmp_path / "run", method="flowgrpo",
-        **{"num_epochs": 6, "sample.prompts_per_epoch": 8, "sample.group_size": 8, "sample.batch_size": 16,
-           "train.micro_batch_size": 16},
+        tiny_sd3_dir,
+        tmp_path / "run",
+        method="flowgrpo",
+        **{
+            "num_epochs": 6,
+            "sample.prompts_per_epoch": 8,
+            "sample.group_size": 8,
+            "sample.batch_size": 16,
+            "train.micro_batch_size": 16,
+        },
     )
     history = Trainer(cfg, progress=False).run()
     rewards = np.array([m["reward_mean"] for m in history])

@@ -1,14 +1,16 @@
 """Trainer paths beyond the method defaults: per-step values, Neyman sizes, drift-adaptive rho."""
 
 import numpy as np
-
 from helpers import tiny_config
+
 from superflow.train import Trainer
 
 
 def test_tweedie_td_scores_every_step_and_trains(tiny_sd3_dir, tmp_path):
     cfg = tiny_config(
-        tiny_sd3_dir, tmp_path / "run", method="superflow",
+        tiny_sd3_dir,
+        tmp_path / "run",
+        method="superflow",
         **{"num_epochs": 1, "algorithm.step_advantage": "tweedie_td"},
     )
     (m,) = Trainer(cfg, progress=False).run()
@@ -20,7 +22,9 @@ def test_tweedie_td_scores_every_step_and_trains(tiny_sd3_dir, tmp_path):
 
 def test_neyman_allocation_spends_exact_budget(tiny_sd3_dir, tmp_path):
     cfg = tiny_config(
-        tiny_sd3_dir, tmp_path / "run", method="superflow",
+        tiny_sd3_dir,
+        tmp_path / "run",
+        method="superflow",
         **{"num_epochs": 3, "algorithm.group_sizes": "neyman", "algorithm.rho_half_life": 0.5},
     )
     history = Trainer(cfg, progress=False).run()
@@ -42,7 +46,10 @@ def test_same_seed_same_numbers(tiny_sd3_dir, tmp_path):
     for name in ("a", "b"):
         cfg = tiny_config(tiny_sd3_dir, tmp_path / name, method="flowspo", **{"num_epochs": 2})
         runs.append(Trainer(cfg, progress=False).run())
-    strip = lambda h: [{k: v for k, v in m.items() if not k.startswith("time_")} for m in h]
+
+    def strip(h):
+        return [{k: v for k, v in m.items() if not k.startswith("time_")} for m in h]
+
     assert strip(runs[0]) == strip(runs[1])
     other = tiny_config(tiny_sd3_dir, tmp_path / "c", method="flowspo", **{"num_epochs": 2, "seed": 1})
     assert strip(Trainer(other, progress=False).run()) != strip(runs[0])

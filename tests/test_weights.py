@@ -2,11 +2,15 @@
 
 import pytest
 
-from superflow.models.weights import WeightSpec, WeightsNotFoundError, resolve_weights
+from superflow.models.weights import WeightsNotFoundError, WeightSpec, resolve_weights
 
 SPEC = WeightSpec(
-    component="Thing", config_key="model.path", env_var="THING_PATH", repo_id="org/thing",
-    required_files=("model_index.json",), how_to_obtain="Download org/thing.",
+    component="Thing",
+    config_key="model.path",
+    env_var="THING_PATH",
+    repo_id="org/thing",
+    required_files=("model_index.json",),
+    how_to_obtain="Download org/thing.",
 )
 
 

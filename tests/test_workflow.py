@@ -47,7 +47,11 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
     if "Nothing to be done" in text:
         return {}
     stats = text.split("Job stats:")[1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, flags=re.MULTILINE) if m.group(1) != "total"}
+    return {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, flags=re.MULTILINE)
+        if m.group(1) != "total"
+    }
 
 
 def test_lint_is_clean():
@@ -92,7 +96,9 @@ def smoke(tmp_path_factory) -> Path:
     work = workdir_for(tmp_path_factory.mktemp("smoke"))
     first = subprocess.Popen(
         [*SNAKEMAKE, "--directory", str(work), "all", "--cores", "2", "--configfile", SMOKE],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     logs = work / "runs/pipeline/smoke/logs/train"
     deadline = time.monotonic() + 300
@@ -119,8 +125,15 @@ def test_smoke_study_writes_tables_and_figures(smoke):
     efficiency = list(csv.DictReader((results / "efficiency.csv").open()))
     assert {r["method"] for r in efficiency} == {"flowgrpo", "flowspo", "superflow"}
     assert all(r["reached"] in ("0/1", "1/1") for r in efficiency)
-    for name in ("test_reward_vs_step", "test_reward_vs_time", "group_sizes", "step_advantage_profile",
-                 "samples_geneval", "samples_ocr", "samples_preference"):
+    for name in (
+        "test_reward_vs_step",
+        "test_reward_vs_time",
+        "group_sizes",
+        "step_advantage_profile",
+        "samples_geneval",
+        "samples_ocr",
+        "samples_preference",
+    ):
         png = results / "figures" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

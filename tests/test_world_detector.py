@@ -89,7 +89,11 @@ def test_blunt_generated_diamonds_are_not_read_as_crosses():
 
     # The earlier rule-based reader called 8 of these 15 diamonds crosses (and most of the base
     # model's generated diamonds); a blunt diamond is a diamond or, at worst, a circle.
-    read = [classify_shape(_anti_aliased_mask("diamond", side, offset)) for side in (7, 8, 9, 10, 11) for offset in (0.0, 0.3, 0.6)]
+    read = [
+        classify_shape(_anti_aliased_mask("diamond", side, offset))
+        for side in (7, 8, 9, 10, 11)
+        for offset in (0.0, 0.3, 0.6)
+    ]
     assert "cross" not in read and read.count("diamond") >= len(read) // 2, read
     for shape in ("square", "circle", "triangle", "ring", "cross"):
         assert {classify_shape(_anti_aliased_mask(shape, side, 0.3)) for side in (7, 9, 11)} == {shape}

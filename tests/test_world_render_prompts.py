@@ -32,7 +32,10 @@ def test_splits_follow_geneval_schema_hold_out_compositions_and_balance_tags(spl
     assert test_tags["single_object"] == len(SHAPES) * 3 and test_tags["two_object"] == 45  # all there are
     assert test_tags["counting"] == test_tags["colors"] == test_tags["position"] == 50
     assert test_tags["color_attr"] == 300 - 18 - 45 - 3 * 50  # the largest tag fills up
-    key = lambda r: json.dumps(r["include"], sort_keys=True)
+
+    def key(r):
+        return json.dumps(r["include"], sort_keys=True)
+
     for tag in ("position", "color_attr"):  # compositions: no test requirement set is trained on
         assert not {key(r) for r in train if r["tag"] == tag} & {key(r) for r in test if r["tag"] == tag}, tag
     for tag in ("single_object", "two_object", "counting", "colors"):  # every shape and colour is trained on
@@ -53,8 +56,6 @@ def test_splits_are_deterministic(tmp_path):
     assert make_splits(tmp_path / "c", seed=4) != make_splits(tmp_path / "a", seed=3)
 
 
-
-
 def test_renders_are_deterministic_and_show_the_requested_colours(splits):
     (train, _), _ = splits
     for record in train[:200]:
@@ -71,9 +72,15 @@ def test_renders_are_deterministic_and_show_the_requested_colours(splits):
 def test_position_renders_respect_the_relation(splits):
     (train, _), _ = splits
     for record in [r for r in train if r["tag"] == "position"][:60]:
-        meta = {**record, "include": [{**record["include"][0], "color": "red"}, {**record["include"][1], "color": "blue"}]}
+        meta = {
+            **record,
+            "include": [{**record["include"][0], "color": "red"}, {**record["include"][1], "color": "blue"}],
+        }
         img = render_scene(meta, 32, np.random.default_rng(0))
-        centre = lambda c: np.argwhere(np.all(img == COLOURS[c], axis=-1)).mean(axis=0)
+
+        def centre(c, img=img):
+            return np.argwhere(np.all(img == COLOURS[c], axis=-1)).mean(axis=0)
+
         (by, bx), (ay, ax) = centre("red"), centre("blue")  # include[0] is the reference, include[1] is placed
         relation = record["include"][1]["position"][0]
         expected = {"left of": ax < bx, "right of": ax > bx, "above": ay < by, "below": ay > by}[relation]
@@ -83,7 +90,10 @@ def test_position_renders_respect_the_relation(splits):
 def test_text_prompts_and_renders(tmp_path):
     train, test = make_text_splits(tmp_path, n_train=500, n_test=100, seed=0)
     assert len(train) == 500 and len(test) == 100
-    targets = lambda ps: {p.split('"')[1] for p in ps}
+
+    def targets(ps):
+        return {p.split('"')[1] for p in ps}
+
     assert not targets(train) & targets(test)
     for p in make_text_prompts(50, seed=1):
         t = p.split('"')[1]

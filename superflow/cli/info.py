@@ -41,7 +41,9 @@ def register(sub) -> None:
     p = sub.add_parser("config-help", help="every config key with its default and meaning")
     p.set_defaults(func=_cmd_config_help)
 
-    p = sub.add_parser("doctor", help="what this machine can run: packages and weights per model, reward and evaluator")
+    p = sub.add_parser(
+        "doctor", help="what this machine can run: packages and weights per model, reward and evaluator"
+    )
     p.add_argument("--config", help="also check the weight paths this config names")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.add_argument("--json", action="store_true")

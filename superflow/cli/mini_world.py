@@ -21,8 +21,13 @@ def _cmd_pretrain(args) -> int:
     from superflow.world.pretrain import PretrainConfig, pretrain
 
     cfg = PretrainConfig(
-        output_dir=args.output_dir, data_dir=args.data_dir, seed=args.seed, steps=args.steps,
-        batch_size=args.batch_size, lr=args.lr, threads=args.threads,
+        output_dir=args.output_dir,
+        data_dir=args.data_dir,
+        seed=args.seed,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        threads=args.threads,
     )
     path = pretrain(cfg, resume=args.resume, progress=not args.quiet)
     print(f"MiniFlow written to {path}")
@@ -42,8 +47,13 @@ def _cmd_train_preference(args) -> int:
         return [{**m, "prompt": p} for p, m in zip(loaded.prompts, loaded.metadata)]
 
     model, report = train_preference_model(
-        records("train"), records("test"), build_tokenizer(args.data_dir).vocab,
-        steps=args.steps, batch_size=args.batch_size, seed=args.seed, progress=not args.quiet,
+        records("train"),
+        records("test"),
+        build_tokenizer(args.data_dir).vocab,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        progress=not args.quiet,
     )
     save_preference_model(model, args.output_dir, extra={"training": report, "seed": args.seed, "steps": args.steps})
     print(json.dumps(report))

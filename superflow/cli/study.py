@@ -14,7 +14,13 @@ def _report_inputs(args):
     if unknown:
         raise SystemExit(f"--run/--base name tasks without a --task entry: {', '.join(unknown)}")
     runs = [
-        RunFiles(task, method, int(seed), Path(metrics) if metrics != "-" else None, Path(evaluation) if evaluation != "-" else None)
+        RunFiles(
+            task,
+            method,
+            int(seed),
+            Path(metrics) if metrics != "-" else None,
+            Path(evaluation) if evaluation != "-" else None,
+        )
         for task, method, seed, metrics, evaluation in args.run or []
     ]
     bases = [RunFiles(task, "base", 0, None, Path(evaluation)) for task, evaluation in args.base or []]
@@ -36,7 +42,10 @@ def _cmd_report(args) -> int:
         scores = study_tables.final_scores(bases + runs, metrics_by_task)
         summary = study_tables.summarise(scores, methods, list(tasks))
         summary.insert(1, "label", [study_tables.method_label(m, labels) for m in summary["method"]])
-        written += [_write(args.csv, summary.to_csv(index=False)), _write(args.md, study_tables.table_markdown(summary, task_labels, labels))]
+        written += [
+            _write(args.csv, summary.to_csv(index=False)),
+            _write(args.md, study_tables.table_markdown(summary, task_labels, labels)),
+        ]
     elif args.what == "efficiency":
         costs = study_tables.cost_to_target(runs, metrics_by_task)
         table = study_tables.efficiency_table(costs, methods)
@@ -74,10 +83,16 @@ def _cmd_prompts(args) -> int:
 
     if args.kind == "geneval-train":
         counts = write_geneval_train(args.output, args.test, per_tag=args.per_tag, seed=args.seed)
-        print(f"wrote {sum(counts.values())} prompts to {args.output}: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
+        print(
+            f"wrote {sum(counts.values())} prompts to {args.output}: "
+            + ", ".join(f"{t} {n}" for t, n in counts.items())
+        )
         empty = [tag for tag, n in counts.items() if n == 0]
         if empty and args.per_tag > 0:
-            print(f"note: no prompts left for {', '.join(empty)}: the test set holds every prompt of that tag", file=sys.stderr)
+            print(
+                f"note: no prompts left for {', '.join(empty)}: the test set holds every prompt of that tag",
+                file=sys.stderr,
+            )
     else:
         stats = write_ocr_train(args.output, args.test, count=args.count, seed=args.seed)
         print(
@@ -89,15 +104,35 @@ def _cmd_prompts(args) -> int:
 
 def register(sub) -> None:
     """Add this module's subcommands to ``sub`` (the top-level parser's subparsers)."""
-    p = sub.add_parser("report", help="tables and figures of a finished study (table1, efficiency, ablations, figures)")
+    p = sub.add_parser(
+        "report", help="tables and figures of a finished study (table1, efficiency, ablations, figures)"
+    )
     p.add_argument("what", choices=["table1", "efficiency", "ablations", "figures"])
-    p.add_argument("--task", nargs=3, action="append", required=True, metavar=("NAME", "LABEL", "METRIC"),
-                   help="a task column: its name, its table label and the evaluation key (mean, strict.tag_mean)")
-    p.add_argument("--run", nargs=5, action="append", metavar=("TASK", "METHOD", "SEED", "METRICS", "EVALUATION"),
-                   help="one training run: metrics.jsonl and final evaluation JSON ('-' where absent)")
-    p.add_argument("--base", nargs=2, action="append", metavar=("TASK", "EVALUATION"), help="the base model's evaluation")
-    p.add_argument("--samples", nargs=3, action="append", metavar=("TASK", "METHOD", "DIR"),
-                   help="saved evaluation samples (GenEval layout) for the sample grids")
+    p.add_argument(
+        "--task",
+        nargs=3,
+        action="append",
+        required=True,
+        metavar=("NAME", "LABEL", "METRIC"),
+        help="a task column: its name, its table label and the evaluation key (mean, strict.tag_mean)",
+    )
+    p.add_argument(
+        "--run",
+        nargs=5,
+        action="append",
+        metavar=("TASK", "METHOD", "SEED", "METRICS", "EVALUATION"),
+        help="one training run: metrics.jsonl and final evaluation JSON ('-' where absent)",
+    )
+    p.add_argument(
+        "--base", nargs=2, action="append", metavar=("TASK", "EVALUATION"), help="the base model's evaluation"
+    )
+    p.add_argument(
+        "--samples",
+        nargs=3,
+        action="append",
+        metavar=("TASK", "METHOD", "DIR"),
+        help="saved evaluation samples (GenEval layout) for the sample grids",
+    )
     p.add_argument("--method-label", nargs=2, action="append", metavar=("METHOD", "LABEL"))
     p.add_argument("--csv")
     p.add_argument("--md")
@@ -109,11 +144,20 @@ def register(sub) -> None:
 
     p = sub.add_parser("prompts", help="regenerate training prompt sets disjoint from a test set (GenEval, OCR)")
     kinds = p.add_subparsers(dest="kind", required=True)
-    k = kinds.add_parser("geneval-train", help="GenEval-schema training metadata (.jsonl), as GenEval's create_prompts.py makes it")
+    k = kinds.add_parser(
+        "geneval-train", help="GenEval-schema training metadata (.jsonl), as GenEval's create_prompts.py makes it"
+    )
     k.add_argument("--output", required=True, metavar="FILE")
-    k.add_argument("--test", metavar="FILE", help="test prompts to stay disjoint from (default: GenEval's official 553)")
-    k.add_argument("--per-tag", type=int, default=DEFAULT_PER_TAG, metavar="N",
-                   help=f"distinct prompts per tag, fewer where a tag has fewer left (default {DEFAULT_PER_TAG})")
+    k.add_argument(
+        "--test", metavar="FILE", help="test prompts to stay disjoint from (default: GenEval's official 553)"
+    )
+    k.add_argument(
+        "--per-tag",
+        type=int,
+        default=DEFAULT_PER_TAG,
+        metavar="N",
+        help=f"distinct prompts per tag, fewer where a tag has fewer left (default {DEFAULT_PER_TAG})",
+    )
     k.add_argument("--seed", type=int, default=0)
     k = kinds.add_parser("ocr-train", help="text-rendering training prompts in the style of Flow-GRPO's OCR test set")
     k.add_argument("--output", required=True, metavar="FILE")

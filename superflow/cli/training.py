@@ -6,8 +6,14 @@ import sys
 from pathlib import Path
 
 DEMO_PROMPTS = [
-    "a red apple on a table", "a red car in the street", "a bowl of red cherries", "a red umbrella in the rain",
-    "a red balloon in the sky", "a red rose in a garden", "a red fire truck", "a red door of a house",
+    "a red apple on a table",
+    "a red car in the street",
+    "a bowl of red cherries",
+    "a red umbrella in the rain",
+    "a red balloon in the sky",
+    "a red rose in a garden",
+    "a red fire truck",
+    "a red door of a house",
 ]
 
 
@@ -52,16 +58,21 @@ def _cmd_demo(args) -> int:
     prompts.parent.mkdir(parents=True, exist_ok=True)
     prompts.write_text("\n".join(DEMO_PROMPTS) + "\n")
     overrides = [
-        f"model.path={model_dir}", f"data.train_prompts={prompts}", f"data.test_prompts={prompts}",
-        f"output_dir={out / args.method}", f"method={args.method}", f"num_epochs={args.epochs}",
+        f"model.path={model_dir}",
+        f"data.train_prompts={prompts}",
+        f"data.test_prompts={prompts}",
+        f"output_dir={out / args.method}",
+        f"method={args.method}",
+        f"num_epochs={args.epochs}",
         *(args.set or []),
     ]
     cfg = load_config("preset:tiny_sd3_demo", overrides)
     history = Trainer(cfg, progress=not args.quiet).run(resume=args.resume)
     first, last = history[0] if history else {}, history[-1] if history else {}
+    nan = float("nan")
     print(
-        f"{args.method}: train reward {first.get('reward_mean', float('nan')):.4f} -> {last.get('reward_mean', float('nan')):.4f}; "
-        f"held-out reward {last.get('eval_reward_mean', float('nan')):.4f}; run folder {cfg.output_dir}"
+        f"{args.method}: train reward {first.get('reward_mean', nan):.4f} -> {last.get('reward_mean', nan):.4f}; "
+        f"held-out reward {last.get('eval_reward_mean', nan):.4f}; run folder {cfg.output_dir}"
     )
     return 0
 
@@ -87,17 +98,25 @@ def _cmd_evaluate(args) -> int:
 
         prompts = PromptSet(prompts.prompts[: args.limit], prompts.metadata[: args.limit], prompts.source)
     result = evaluate_policy(
-        build_policy(cfg), prompts, get_reward(cfg.reward.name, **cfg.reward.kwargs),
-        images_per_prompt=args.images_per_prompt, num_steps=cfg.sample.eval_num_steps,
-        guidance_scale=cfg.sample.guidance_scale, batch_size=cfg.sample.batch_size, seed=cfg.eval_seed,
-        progress=not args.quiet, save_dir=args.save_images,
+        build_policy(cfg),
+        prompts,
+        get_reward(cfg.reward.name, **cfg.reward.kwargs),
+        images_per_prompt=args.images_per_prompt,
+        num_steps=cfg.sample.eval_num_steps,
+        guidance_scale=cfg.sample.guidance_scale,
+        batch_size=cfg.sample.batch_size,
+        seed=cfg.eval_seed,
+        progress=not args.quiet,
+        save_dir=args.save_images,
     )
     records = result.pop("records", None)
     if args.geneval_results:
         from superflow.evaluation.geneval_protocol import format_summary, summary_scores, write_results
 
         if not records:
-            raise SystemExit(f"--geneval-results needs a GenEval reward (geneval, geneval_mini), not {cfg.reward.name!r}")
+            raise SystemExit(
+                f"--geneval-results needs a GenEval reward (geneval, geneval_mini), not {cfg.reward.name!r}"
+            )
         write_results(records, args.geneval_results)
         result["geneval"] = summary_scores(records)
         print(format_summary(result["geneval"]), file=sys.stderr)
@@ -117,7 +136,8 @@ def register(sub) -> None:
     p.add_argument("--output-dir", help="run folder (overrides output_dir)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in the run folder")
     p.add_argument(
-        "--restart-on-config-change", action="store_true",
+        "--restart-on-config-change",
+        action="store_true",
         help="with --resume: start over when the folder's saved config differs (workflows), instead of refusing",
     )
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -143,11 +163,21 @@ def register(sub) -> None:
     p = sub.add_parser("evaluate", help="score a model's samples on held-out prompts with the config's reward")
     p.add_argument("--config", required=True)
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
-    p.add_argument("--prompts", help="prompt file (default: data.test_prompts); 'geneval-official': GenEval's 553 prompts")
+    p.add_argument(
+        "--prompts", help="prompt file (default: data.test_prompts); 'geneval-official': GenEval's 553 prompts"
+    )
     p.add_argument("--images-per-prompt", type=int, default=1)
     p.add_argument("--limit", type=int, default=0, help="first N prompts only")
     p.add_argument("--output", help="also write the JSON here")
-    p.add_argument("--geneval-results", metavar="FILE", help="also write GenEval's results.jsonl and its summary (GenEval rewards)")
-    p.add_argument("--save-images", metavar="DIR", help="also save the samples in GenEval's folder layout (DIR/00000/samples/0000.png)")
+    p.add_argument(
+        "--geneval-results",
+        metavar="FILE",
+        help="also write GenEval's results.jsonl and its summary (GenEval rewards)",
+    )
+    p.add_argument(
+        "--save-images",
+        metavar="DIR",
+        help="also save the samples in GenEval's folder layout (DIR/00000/samples/0000.png)",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_evaluate)

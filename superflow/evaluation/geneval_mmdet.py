@@ -13,13 +13,13 @@ downloaded: the checkpoint and CLIP weights come from local folders.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from superflow.evaluation.geneval_rules import Detection
-from superflow.models.weights import WeightSpec, WeightsNotFoundError, resolve_weights
+from superflow.models.weights import WeightsNotFoundError, WeightSpec, resolve_weights
 
 MASK2FORMER = "mask2former_swin-s-p4-w7-224_lsj_8x2_50e_coco"
 MASK2FORMER_CONFIG = f"mask2former/{MASK2FORMER}.py"  # mmdet 2.x, as GenEval uses
@@ -72,7 +72,9 @@ def _clip_weight_file(folder: Path) -> Path:
     )
 
 
-def detections_from_mmdet(result, classes: Sequence[str], image_shape: tuple[int, int]) -> tuple[list[Detection], list]:
+def detections_from_mmdet(
+    result, classes: Sequence[str], image_shape: tuple[int, int]
+) -> tuple[list[Detection], list]:
     """mmdet 2.x ``inference_detector`` output -> Detections and their masks (same order).
 
     ``result`` is ``(bbox_per_class, segm_per_class)`` or ``bbox_per_class``: per class an [N, 5]
@@ -85,11 +87,15 @@ def detections_from_mmdet(result, classes: Sequence[str], image_shape: tuple[int
         scores = inst.scores.cpu().numpy()
         labels = inst.labels.cpu().numpy()
         masks = inst.masks.cpu().numpy() if hasattr(inst, "masks") else [None] * len(labels)
-        per_class_boxes = [np.concatenate([boxes[labels == k], scores[labels == k, None]], axis=1) for k in range(len(classes))]
+        per_class_boxes = [
+            np.concatenate([boxes[labels == k], scores[labels == k, None]], axis=1) for k in range(len(classes))
+        ]
         per_class_masks = [[m for m, lab in zip(masks, labels) if lab == k] for k in range(len(classes))]
     else:
         per_class_boxes = result[0] if isinstance(result, tuple) else result
-        per_class_masks = result[1] if isinstance(result, tuple) and len(result) > 1 else [[None] * len(b) for b in per_class_boxes]
+        per_class_masks = (
+            result[1] if isinstance(result, tuple) and len(result) > 1 else [[None] * len(b) for b in per_class_boxes]
+        )
     if len(per_class_boxes) != len(classes):
         raise ValueError(f"the detector returned {len(per_class_boxes)} classes, GenEval expects {len(classes)}")
     detections, masks = [], []
@@ -121,8 +127,15 @@ class ColourClassifier:
         import torch
 
         folder = resolve_weights(CLIP_WEIGHTS, clip_path)
-        model, _, self.transform = open_clip.create_model_and_transforms("ViT-L-14", pretrained=str(_clip_weight_file(folder)), device=device)
-        self.model, self.tokenizer, self.device, self.torch = model.eval(), open_clip.get_tokenizer("ViT-L-14"), device, torch
+        model, _, self.transform = open_clip.create_model_and_transforms(
+            "ViT-L-14", pretrained=str(_clip_weight_file(folder)), device=device
+        )
+        self.model, self.tokenizer, self.device, self.torch = (
+            model.eval(),
+            open_clip.get_tokenizer("ViT-L-14"),
+            device,
+            torch,
+        )
         self._classifiers: dict[str, object] = {}
 
     def _classifier(self, cls: str):
@@ -152,8 +165,12 @@ class Mask2FormerDetector:
     """Detections for GenEval's rules from Mask2Former, colours decided by CLIP where asked."""
 
     def __init__(
-        self, detector_path: str | None = None, config_path: str | None = None, clip_path: str | None = None,
-        device: str = "cuda", colours=None,
+        self,
+        detector_path: str | None = None,
+        config_path: str | None = None,
+        clip_path: str | None = None,
+        device: str = "cuda",
+        colours=None,
     ):
         """``colours`` replaces the CLIP colour classifier (a callable ``(crops, cls) -> [scores]``)."""
         try:
@@ -165,7 +182,9 @@ class Mask2FormerDetector:
             try:
                 import open_clip  # noqa: F401
             except (ImportError, RuntimeError) as err:  # RuntimeError: a torchvision built for another torch
-                raise ImportError(f"the GenEval 'mmdet' backend needs open_clip_torch for colours: {ENV_HINT} ({err})") from err
+                raise ImportError(
+                    f"the GenEval 'mmdet' backend needs open_clip_torch for colours: {ENV_HINT} ({err})"
+                ) from err
         checkpoint = resolve_weights(DETECTOR_WEIGHTS, detector_path) / f"{MASK2FORMER}.pth"
         config = Path(config_path) if config_path else mmdet_config_path(Path(mmdet.__file__).parent)
         self._inference = inference_detector
@@ -174,7 +193,9 @@ class Mask2FormerDetector:
         self.colours = colours if colours is not None else ColourClassifier(clip_path, device)
 
     def detect(self, image: np.ndarray, metadata: dict) -> list[Detection]:
-        detections, masks = detections_from_mmdet(self._inference(self.model, image[:, :, ::-1]), self.classes, image.shape[:2])
+        detections, masks = detections_from_mmdet(
+            self._inference(self.model, image[:, :, ::-1]), self.classes, image.shape[:2]
+        )
         return assign_colours(image, detections, masks, metadata, self.colours)
 
 
@@ -197,10 +218,15 @@ def assign_colours(image, detections: list[Detection], masks: list, metadata: di
 
 def mmdet_config_path(mmdet_dir: Path) -> Path:
     """The Mask2Former config inside an installed mmdet (wheel: ``.mim/configs``; source: ``../configs``)."""
-    candidates = [root / name for root in (mmdet_dir / ".mim" / "configs", mmdet_dir.parent / "configs") for name in (MASK2FORMER_CONFIG, MASK2FORMER_CONFIG_V3)]
+    candidates = [
+        root / name
+        for root in (mmdet_dir / ".mim" / "configs", mmdet_dir.parent / "configs")
+        for name in (MASK2FORMER_CONFIG, MASK2FORMER_CONFIG_V3)
+    ]
     for candidate in candidates:
         if candidate.exists():
             return candidate
     raise FileNotFoundError(
-        f"mmdet at {mmdet_dir} has no {MASK2FORMER_CONFIG}; give reward.kwargs.config_path (GenEval uses mmdet 2.x's config)"
+        f"mmdet at {mmdet_dir} has no {MASK2FORMER_CONFIG}; "
+        "give reward.kwargs.config_path (GenEval uses mmdet 2.x's config)"
     )

@@ -41,12 +41,15 @@ def summary_scores(records: list[dict]) -> dict:
 
 def format_summary(summary: dict) -> str:
     lines = [
-        "Summary", "=======",
+        "Summary",
+        "=======",
         f"Total images: {summary['total_images']}",
         f"Total prompts: {summary['total_prompts']}",
         f"% correct images: {summary['correct_images']:.2%}",
         f"% correct prompts: {summary['correct_prompts']:.2%}",
-        "", "Task breakdown", "==============",
+        "",
+        "Task breakdown",
+        "==============",
     ]
     for tag, score in summary["per_tag"].items():
         hits, total = summary["per_tag_counts"][tag]

@@ -26,8 +26,8 @@ fraction of checked pairs in the right relation); each exclude clause is a requi
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -69,7 +69,9 @@ class GenEvalResult:
     details: dict = field(default_factory=dict)
 
 
-def relative_position(box_a: Sequence[float], box_b: Sequence[float], threshold: float = POSITION_THRESHOLD) -> set[str]:
+def relative_position(
+    box_a: Sequence[float], box_b: Sequence[float], threshold: float = POSITION_THRESHOLD
+) -> set[str]:
     """Relations of A to B under GenEval's rule (empty when the objects overlap too much to tell)."""
     a, b = np.asarray(box_a[:4], dtype=float).reshape(2, 2), np.asarray(box_b[:4], dtype=float).reshape(2, 2)
     offset = a.mean(axis=0) - b.mean(axis=0)
@@ -144,7 +146,9 @@ def score_detections(detections: Iterable[Detection], metadata: dict) -> GenEval
                     if not all(good):
                         correct = ok = False
                         bad = next(relative_position(d.box, t.box) for (d, t), g in zip(pairs, good) if not g)
-                        reasons.append(f"expected {cls} {relation} target, found {' and '.join(sorted(bad)) or 'no'} relation")
+                        reasons.append(
+                            f"expected {cls} {relation} target, found {' and '.join(sorted(bad)) or 'no'} relation"
+                        )
         matched.append(found if ok else None)
     for req in metadata.get("exclude", []):
         n = len(objects.get(req["class"], []))
@@ -154,7 +158,9 @@ def score_detections(detections: Iterable[Detection], metadata: dict) -> GenEval
             reasons.append(f"expected {req['class']}<{req['count']}, found {n}")
         else:
             partial.append(1.0)
-    return GenEvalResult(correct=correct, partial=float(np.mean(partial)) if partial else 1.0, reason="\n".join(reasons), tag=tag)
+    return GenEvalResult(
+        correct=correct, partial=float(np.mean(partial)) if partial else 1.0, reason="\n".join(reasons), tag=tag
+    )
 
 
 def summarize(results: Sequence[GenEvalResult]) -> dict:

@@ -55,7 +55,12 @@ def evaluate_policy(
         texts = [prompts.prompts[i] for i, _ in chunk]
         gens = [torch.Generator().manual_seed(_seed(seed, i, k)) for i, k in chunk]
         traj = sample_trajectories(
-            policy, policy.encode_prompts(texts), gens, num_steps=num_steps, guidance_scale=guidance_scale, noise_level=0.0
+            policy,
+            policy.encode_prompts(texts),
+            gens,
+            num_steps=num_steps,
+            guidance_scale=guidance_scale,
+            noise_level=0.0,
         )
         meta = [prompts.metadata[i] for i, _ in chunk]
         images = policy.decode(traj.final).cpu()
@@ -66,7 +71,9 @@ def evaluate_policy(
             filename = str(Path(save_dir) / f"{i:05d}" / "samples" / f"{k:04d}.png") if save_dir is not None else ""
             records.append({"filename": filename, **record})
         for name, values in (info.get("per_image") or {}).items():
-            extra.setdefault(name, np.full(len(jobs), np.nan))[start : start + len(chunk)] = np.asarray(values, np.float64)
+            extra.setdefault(name, np.full(len(jobs), np.nan))[start : start + len(chunk)] = np.asarray(
+                values, np.float64
+            )
     tags = [prompts.metadata[i].get("tag", "all") for i, _ in jobs]
     result = {"reward": reward.name, **_summary(scores, tags), "images": len(jobs)}
     for name, values in extra.items():
@@ -84,7 +91,9 @@ def _save_geneval_layout(root: Path, chunk, images: torch.Tensor, prompts: Promp
         folder = root / f"{i:05d}"
         (folder / "samples").mkdir(parents=True, exist_ok=True)
         if k == 0:  # once per prompt, not once per image
-            (folder / "metadata.jsonl").write_text(json.dumps({**prompts.metadata[i], "prompt": prompts.prompts[i]}) + "\n")
+            (folder / "metadata.jsonl").write_text(
+                json.dumps({**prompts.metadata[i], "prompt": prompts.prompts[i]}) + "\n"
+            )
         Image.fromarray(array).save(folder / "samples" / f"{k:04d}.png")
 
 
@@ -103,7 +112,11 @@ def _summary(values: np.ndarray, tags: list[str]) -> dict:
 
 def as_training_metrics(result: dict) -> dict[str, float]:
     """An :func:`evaluate_policy` result as the ``eval_*`` entries of a training metrics line."""
-    metrics = {"eval_reward_mean": result["mean"], "eval_reward_std": result["std"], "eval_num_images": result["images"]}
+    metrics = {
+        "eval_reward_mean": result["mean"],
+        "eval_reward_std": result["std"],
+        "eval_num_images": result["images"],
+    }
     if len(result["per_tag"]) > 1:
         metrics["eval_reward_tag_mean"] = result["tag_mean"]
     for name, summary in result.items():

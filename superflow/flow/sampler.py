@@ -6,12 +6,12 @@ mean, so the trainer can re-score the same transitions under updated parameters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
-from superflow.flow.sde import ode_step, sde_step, sde_std_dev
+from superflow.flow.sde import ode_step, sde_std_dev, sde_step
 from superflow.models.base import Conditioning, FlowPolicy
 
 
@@ -48,7 +48,7 @@ class Trajectories:
     def num_steps(self) -> int:
         return self.sigmas.numel() - 1
 
-    def index(self, idx) -> "Trajectories":
+    def index(self, idx) -> Trajectories:
         return Trajectories(
             states=self.states[idx],
             sigmas=self.sigmas,
@@ -59,7 +59,7 @@ class Trajectories:
         )
 
     @staticmethod
-    def cat(parts: Sequence["Trajectories"]) -> "Trajectories":
+    def cat(parts: Sequence[Trajectories]) -> Trajectories:
         means = None if parts[0].means is None else torch.cat([p.means for p in parts])
         velocities = None if parts[0].velocities is None else torch.cat([p.velocities for p in parts])
         return Trajectories(
@@ -112,9 +112,9 @@ def sample_trajectories(
         if record_velocities:
             velocities.append(v.float())
         if std_devs[t] > 0:
-            noise = torch.cat(
-                [torch.randn((1, *x.shape[1:]), generator=g, device=g.device) for g in generators]
-            ).to(x.device)
+            noise = torch.cat([torch.randn((1, *x.shape[1:]), generator=g, device=g.device) for g in generators]).to(
+                x.device
+            )
             step = sde_step(
                 v, x, sigmas[t], sigmas[t + 1], sigma_after_one=sigmas[1], noise_level=noise_level, noise=noise
             )

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import torch
 
@@ -24,16 +24,16 @@ class Conditioning:
     def __len__(self) -> int:
         return next(iter(self.tensors.values())).shape[0]
 
-    def index(self, idx: torch.Tensor | Sequence[int] | slice) -> "Conditioning":
+    def index(self, idx: torch.Tensor | Sequence[int] | slice) -> Conditioning:
         if not isinstance(idx, slice):
             idx = torch.as_tensor(idx, dtype=torch.long)
         return Conditioning({k: v[idx] for k, v in self.tensors.items()})
 
-    def to(self, device: torch.device | str) -> "Conditioning":
+    def to(self, device: torch.device | str) -> Conditioning:
         return Conditioning({k: v.to(device) for k, v in self.tensors.items()})
 
     @staticmethod
-    def cat(parts: Sequence["Conditioning"]) -> "Conditioning":
+    def cat(parts: Sequence[Conditioning]) -> Conditioning:
         keys = parts[0].tensors.keys()
         return Conditioning({k: torch.cat([p.tensors[k] for p in parts]) for k in keys})
 

@@ -14,9 +14,9 @@ import contextlib
 import copy
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +51,7 @@ class PromptTokenizer:
         return tokens
 
     @classmethod
-    def build(cls, prompts: Iterable[str], characters: str = "", max_length: int = 24) -> "PromptTokenizer":
+    def build(cls, prompts: Iterable[str], characters: str = "", max_length: int = 24) -> PromptTokenizer:
         seen = dict.fromkeys(_SPECIALS)
         for ch in characters:
             seen.setdefault(f"c:{ch}")
@@ -190,7 +190,9 @@ def save_miniflow(net: MiniFlowNet, path: str | Path, extra: dict | None = None)
 def load_miniflow(path: str | Path | None) -> MiniFlowNet:
     raw, state = load_weights_folder(MINIFLOW_WEIGHTS, path)
     fields = MiniFlowConfig.__dataclass_fields__
-    net = MiniFlowNet(MiniFlowConfig(**{k: (tuple(v) if k == "channels" else v) for k, v in raw.items() if k in fields}))
+    net = MiniFlowNet(
+        MiniFlowConfig(**{k: (tuple(v) if k == "channels" else v) for k, v in raw.items() if k in fields})
+    )
     net.load_state_dict(state)
     return net
 
@@ -209,8 +211,13 @@ class MiniFlowPolicy(FlowPolicy):
     """MiniFlow behind the trainer: full fine-tuning, a frozen copy as the KL reference."""
 
     def __init__(
-        self, path: str | Path | None = None, *, net: MiniFlowNet | None = None, device: str = "cpu",
-        train_text_encoder: bool = False, trainable: list[str] | None = None,
+        self,
+        path: str | Path | None = None,
+        *,
+        net: MiniFlowNet | None = None,
+        device: str = "cpu",
+        train_text_encoder: bool = False,
+        trainable: list[str] | None = None,
     ):
         self.net = net if net is not None else load_miniflow(path)
         # as SD3's text encoders are frozen under LoRA: noisy policy gradients would otherwise
@@ -252,8 +259,10 @@ class MiniFlowPolicy(FlowPolicy):
         b = x.shape[0]
         null = self._uncond.tensors
         out = self._active(
-            torch.cat([x, x]), torch.cat([sigma, sigma]),
-            torch.cat([null["ids"].expand(b, -1), ids]), torch.cat([null["mask"].expand(b, -1), mask]),
+            torch.cat([x, x]),
+            torch.cat([sigma, sigma]),
+            torch.cat([null["ids"].expand(b, -1), ids]),
+            torch.cat([null["mask"].expand(b, -1), mask]),
         )
         return guided_velocity(out, guidance_scale, detach_uncond)
 

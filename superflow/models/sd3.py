@@ -8,15 +8,14 @@ encoders and the VAE are frozen. The LoRA is saved in diffusers' own format so t
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
 from superflow.config import SD3_LORA_TARGETS
 from superflow.models.base import Conditioning, FlowPolicy, guided_velocity, pick_device
 from superflow.models.weights import SD3_WEIGHTS, resolve_weights
-
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -164,12 +163,14 @@ class SD3Policy(FlowPolicy):
 
         weights = Path(path) / "pytorch_lora_weights.safetensors"
         if not weights.exists():
-            raise FileNotFoundError(f"no trained LoRA at {weights} (model.adapter_path should be a run's lora/ folder)")
+            raise FileNotFoundError(
+                f"no trained LoRA at {weights} (model.adapter_path should be a run's lora/ folder)"
+            )
         state = StableDiffusion3Pipeline.lora_state_dict(str(path))
         if isinstance(state, tuple):  # newer diffusers also return the adapter metadata
             state = state[0]
         prefix = "transformer."
-        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         result = set_peft_model_state_dict(self.transformer, state, adapter_name="default")
         missing = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
         if missing or not state:

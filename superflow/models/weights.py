@@ -9,9 +9,9 @@ reference implementations hit most.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 
 class WeightsNotFoundError(FileNotFoundError):

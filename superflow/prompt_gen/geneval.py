@@ -58,7 +58,7 @@ def canonical_geneval_prompt(prompt: str) -> str:
     text = " ".join(prompt.lower().split())
     if not text.startswith(_PHOTO):
         return text
-    body = text[len(_PHOTO):]
+    body = text[len(_PHOTO) :]
     pair = body.split(" and ")
     if len(pair) == 2:
         return _PHOTO + " and ".join(sorted(pair))

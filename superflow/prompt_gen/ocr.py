@@ -291,8 +291,23 @@ def _message(rng: random.Random) -> str:
 _TEXTS: dict[str, Callable[[random.Random], str]] = {
     f.__name__.lstrip("_"): f
     for f in (
-        _business_name, _shop_note, _warning, _event, _title, _slogan, _room_label, _travel_label, _road_label,
-        _storage_label, _address, _vehicle_number, _greeting, _price, _screen, _single_word, _message,
+        _business_name,
+        _shop_note,
+        _warning,
+        _event,
+        _title,
+        _slogan,
+        _room_label,
+        _travel_label,
+        _road_label,
+        _storage_label,
+        _address,
+        _vehicle_number,
+        _greeting,
+        _price,
+        _screen,
+        _single_word,
+        _message,
     )
 }
 
@@ -354,10 +369,10 @@ def _ocr_scene(rng: random.Random, carrier: Carrier, target: str) -> str:
     style = rng.choice(scenes.text_styles)
     if rng.random() < 0.6:
         opening = rng.choice(scenes.openings)
-        lead = f"{opening}{noun} {rng.choice(carrier.relative_verbs)} \"{target}\"{style}, {setting}."
+        lead = f'{opening}{noun} {rng.choice(carrier.relative_verbs)} "{target}"{style}, {setting}.'
         lead = lead[0].upper() + lead[1:]
     else:
-        lead = f"{setting[0].upper()}{setting[1:]}, {noun} {rng.choice(carrier.finite_verbs)} \"{target}\"{style}."
+        lead = f'{setting[0].upper()}{setting[1:]}, {noun} {rng.choice(carrier.finite_verbs)} "{target}"{style}.'
     closings = [rng.choice(scenes.closings)]
     if rng.random() < _SECOND_CLOSING_PROBABILITY:
         closings.append(rng.choice([c for c in scenes.closings if c != closings[0]]))

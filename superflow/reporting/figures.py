@@ -38,7 +38,11 @@ def _axes(count: int, width: float = 4.2, height: float = 3.3):
 
 
 def reward_curves(
-    runs: Sequence[RunFiles], metrics_by_task: dict[str, str], task_labels: dict[str, str], x: str, path: Path | str,
+    runs: Sequence[RunFiles],
+    metrics_by_task: dict[str, str],
+    task_labels: dict[str, str],
+    x: str,
+    path: Path | str,
     method_labels: dict[str, str] | None = None,
 ) -> Path:
     """Held-out metric against ``x`` ('global_step' or 'train_seconds'): mean line and min-max band over seeds."""
@@ -66,7 +70,9 @@ def reward_curves(
     return _save(fig, path)
 
 
-def group_sizes(runs: Sequence[RunFiles], task_labels: dict[str, str], path: Path | str, method: str = "superflow") -> Path:
+def group_sizes(
+    runs: Sequence[RunFiles], task_labels: dict[str, str], path: Path | str, method: str = "superflow"
+) -> Path:
     """Per task: the distribution of per-prompt group sizes over training (median, 10-90% and min-max)."""
     tasks = list(task_labels)
     fig, axes = _axes(len(tasks))
@@ -91,7 +97,10 @@ def group_sizes(runs: Sequence[RunFiles], task_labels: dict[str, str], path: Pat
 
 
 def step_advantage_profile(
-    runs: Sequence[RunFiles], task_labels: dict[str, str], path: Path | str, method_labels: dict[str, str] | None = None
+    runs: Sequence[RunFiles],
+    task_labels: dict[str, str],
+    path: Path | str,
+    method_labels: dict[str, str] | None = None,
 ) -> Path:
     """Mean |advantage| per trained denoising step against the sigma the step starts from, over training."""
     tasks = list(task_labels)
@@ -116,14 +125,19 @@ def step_advantage_profile(
 
 
 def sample_grid(
-    sample_dirs: dict[str, Path | str], path: Path | str, num_prompts: int = 8, title: str = "",
+    sample_dirs: dict[str, Path | str],
+    path: Path | str,
+    num_prompts: int = 8,
+    title: str = "",
     method_labels: dict[str, str] | None = None,
 ) -> Path:
     """Rows = methods, columns = the first prompts of the held-out set (GenEval folder layout)."""
     methods = list(sample_dirs)
     available = max(len(list(Path(d).glob("[0-9]" * 5))) for d in sample_dirs.values()) if methods else 0
     num_prompts = max(1, min(num_prompts, available))
-    fig, axes = plt.subplots(len(methods), num_prompts, figsize=(1.3 * num_prompts, 1.4 * len(methods) + 0.4), squeeze=False)
+    fig, axes = plt.subplots(
+        len(methods), num_prompts, figsize=(1.3 * num_prompts, 1.4 * len(methods) + 0.4), squeeze=False
+    )
     for row, method in enumerate(methods):
         for col in range(num_prompts):
             ax = axes[row][col]
@@ -153,17 +167,28 @@ def _prompt_of(folder: Path) -> str:
 
 
 def write_all(
-    runs: Sequence[RunFiles], metrics_by_task: dict[str, str], task_labels: dict[str, str], output_dir: Path | str,
-    sample_dirs: dict[str, dict[str, Path]] | None = None, method_labels: dict[str, str] | None = None,
+    runs: Sequence[RunFiles],
+    metrics_by_task: dict[str, str],
+    task_labels: dict[str, str],
+    output_dir: Path | str,
+    sample_dirs: dict[str, dict[str, Path]] | None = None,
+    method_labels: dict[str, str] | None = None,
 ) -> list[Path]:
     out = Path(output_dir)
     written = [
-        reward_curves(runs, metrics_by_task, task_labels, "global_step", out / "test_reward_vs_step.png", method_labels),
-        reward_curves(runs, metrics_by_task, task_labels, "train_seconds", out / "test_reward_vs_time.png", method_labels),
+        reward_curves(
+            runs, metrics_by_task, task_labels, "global_step", out / "test_reward_vs_step.png", method_labels
+        ),
+        reward_curves(
+            runs, metrics_by_task, task_labels, "train_seconds", out / "test_reward_vs_time.png", method_labels
+        ),
         group_sizes(runs, task_labels, out / "group_sizes.png"),
         step_advantage_profile(runs, task_labels, out / "step_advantage_profile.png", method_labels),
     ]
     for task, dirs in (sample_dirs or {}).items():
-        written.append(sample_grid(dirs, out / f"samples_{task}.png", title=task_labels.get(task, task), method_labels=method_labels))
+        written.append(
+            sample_grid(
+                dirs, out / f"samples_{task}.png", title=task_labels.get(task, task), method_labels=method_labels
+            )
+        )
     return written
-

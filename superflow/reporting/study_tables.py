@@ -75,7 +75,9 @@ def table_markdown(
     return "\n".join(lines) + "\n"
 
 
-def cost_to_target(runs: Sequence[RunFiles], metrics_by_task: dict[str, str], reference: str = REFERENCE_METHOD) -> pd.DataFrame:
+def cost_to_target(
+    runs: Sequence[RunFiles], metrics_by_task: dict[str, str], reference: str = REFERENCE_METHOD
+) -> pd.DataFrame:
     """Per run: the first periodic evaluation at or above the reference method's final test metric."""
     frames = {run: read_metrics(run.metrics) for run in runs}
     rows = []
@@ -102,8 +104,10 @@ def cost_to_target(runs: Sequence[RunFiles], metrics_by_task: dict[str, str], re
             else:
                 first = hit.iloc[0]
                 row.update(
-                    steps=float(first["global_step"]), images=float(first["cum_images_sampled"]),
-                    reward_calls=float(first["cum_reward_calls"]), train_seconds=float(first["train_seconds"]),
+                    steps=float(first["global_step"]),
+                    images=float(first["cum_images_sampled"]),
+                    reward_calls=float(first["cum_reward_calls"]),
+                    train_seconds=float(first["train_seconds"]),
                 )
             rows.append(row)
     return pd.DataFrame(rows)
@@ -112,7 +116,9 @@ def cost_to_target(runs: Sequence[RunFiles], metrics_by_task: dict[str, str], re
 COST_COLUMNS = ("steps", "images", "reward_calls", "train_seconds")
 
 
-def efficiency_table(costs: pd.DataFrame, method_order: Sequence[str], reference: str = REFERENCE_METHOD) -> pd.DataFrame:
+def efficiency_table(
+    costs: pd.DataFrame, method_order: Sequence[str], reference: str = REFERENCE_METHOD
+) -> pd.DataFrame:
     """Mean cost over the seeds that reached the target, and its ratio to the reference method's."""
     rows = []
     for task in dict.fromkeys(costs["task"]):
@@ -124,7 +130,9 @@ def efficiency_table(costs: pd.DataFrame, method_order: Sequence[str], reference
                 continue
             reached = runs[runs["reached"]]
             row: dict[str, object] = {
-                "task": task, "method": method, "target": float(runs["target"].iloc[0]),
+                "task": task,
+                "method": method,
+                "target": float(runs["target"].iloc[0]),
                 "reached": f"{len(reached)}/{len(runs)}",
             }
             for column in COST_COLUMNS:

@@ -37,8 +37,10 @@ def geneval_scorer(detect, mode: str):
         strict = np.array([r.correct for r in results], dtype=np.float64)
         partial = np.array([r.partial for r in results])
         info = {
-            "strict": float(strict.mean()), "partial": float(partial.mean()),
-            "per_image": {"strict": strict, "partial": partial}, "records": records,
+            "strict": float(strict.mean()),
+            "partial": float(partial.mean()),
+            "per_image": {"strict": strict, "partial": partial},
+            "records": records,
         }
         return (partial if mode == "partial" else strict), info
 
@@ -52,8 +54,12 @@ def geneval_record(result, prompt: str, metadata: dict, detections) -> dict:
         details.setdefault(det.cls, []).append([*det.box, det.score])
     meta = {**metadata, "prompt": prompt}
     return {
-        "tag": metadata.get("tag", ""), "prompt": prompt, "correct": bool(result.correct), "reason": result.reason,
-        "metadata": json.dumps(meta), "details": json.dumps(details),
+        "tag": metadata.get("tag", ""),
+        "prompt": prompt,
+        "correct": bool(result.correct),
+        "reason": result.reason,
+        "metadata": json.dumps(meta),
+        "details": json.dumps(details),
     }
 
 
@@ -64,8 +70,14 @@ def mini_detect(image, metadata):
 
 
 @register_reward("geneval", bounds=(0, 1))
-def geneval(mode: str = "partial", backend: str = "mmdet", device: str = "cuda", detector_path: str | None = None,
-            config_path: str | None = None, clip_path: str | None = None):
+def geneval(
+    mode: str = "partial",
+    backend: str = "mmdet",
+    device: str = "cuda",
+    detector_path: str | None = None,
+    config_path: str | None = None,
+    clip_path: str | None = None,
+):
     """GenEval's rules on ``backend``'s detections ("mmdet": Mask2Former + CLIP; "mini": the mini world)."""
     if backend == "mini":
         return geneval_scorer(mini_detect, mode)

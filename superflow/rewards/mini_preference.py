@@ -20,7 +20,10 @@ def mini_preference(path: str | None = None, device: str = "cpu", batch_size: in
 
     @torch.no_grad()
     def score(images, prompts, metadata):
-        out = [model(images[i : i + batch_size], prompts[i : i + batch_size]).cpu() for i in range(0, len(prompts), batch_size)]
+        out = [
+            model(images[i : i + batch_size], prompts[i : i + batch_size]).cpu()
+            for i in range(0, len(prompts), batch_size)
+        ]
         scores = torch.cat(out)
         return scores, {"preference_mean": float(scores.mean())}
 

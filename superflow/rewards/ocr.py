@@ -16,8 +16,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
@@ -171,11 +172,21 @@ def _paddleocr(det_model_dir: str | None = None, rec_model_dir: str | None = Non
     try:
         try:  # PaddleOCR 3.x
             return PaddleOCR(
-                lang="en", use_doc_orientation_classify=False, use_doc_unwarping=False, use_textline_orientation=False,
-                text_detection_model_dir=det_model_dir, text_recognition_model_dir=rec_model_dir,
+                lang="en",
+                use_doc_orientation_classify=False,
+                use_doc_unwarping=False,
+                use_textline_orientation=False,
+                text_detection_model_dir=det_model_dir,
+                text_recognition_model_dir=rec_model_dir,
             )
         except (TypeError, ValueError):  # PaddleOCR 2.x, as the Flow-GRPO reference calls it
-            return PaddleOCR(use_angle_cls=False, lang="en", show_log=False, det_model_dir=det_model_dir, rec_model_dir=rec_model_dir)
+            return PaddleOCR(
+                use_angle_cls=False,
+                lang="en",
+                show_log=False,
+                det_model_dir=det_model_dir,
+                rec_model_dir=rec_model_dir,
+            )
     except ImportError:
         raise
     except Exception as err:  # PaddleX raises a bare Exception when no model is on disk or reachable
@@ -194,8 +205,12 @@ class PaddleOCREngine:
     """
 
     def __init__(
-        self, min_side: int = 0, margin: int = 0, text_score: float = 0.5,
-        det_model_dir: str | None = None, rec_model_dir: str | None = None,
+        self,
+        min_side: int = 0,
+        margin: int = 0,
+        text_score: float = 0.5,
+        det_model_dir: str | None = None,
+        rec_model_dir: str | None = None,
     ):
         self.min_side, self.margin, self.text_score = int(min_side), int(margin), float(text_score)
         self.engine = _paddleocr(det_model_dir, rec_model_dir)

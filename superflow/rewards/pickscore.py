@@ -12,12 +12,12 @@ of a missing tokenizer can succeed with a useless 2-token vocabulary.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from superflow.models.weights import WeightSpec, WeightsNotFoundError, resolve_weights
+from superflow.models.weights import WeightsNotFoundError, WeightSpec, resolve_weights
 from superflow.rewards.registry import register_reward
 from superflow.rewards.simple import to_uint8
 
@@ -75,8 +75,12 @@ class PickScoreScorer:
                 f"PickScore processor folder {processor_dir} has no {' or '.join(PROCESSOR_FILES)}. "
                 + PICKSCORE_PROCESSOR.how_to_obtain
             )
-        self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
-        torch_dtype = getattr(torch, dtype) if dtype else (torch.float16 if self.device.type == "cuda" else torch.float32)
+        self.device = torch.device(
+            "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+        )
+        torch_dtype = (
+            getattr(torch, dtype) if dtype else (torch.float16 if self.device.type == "cuda" else torch.float32)
+        )
         self.processor = AutoProcessor.from_pretrained(processor_dir, local_files_only=True)
         self.model = CLIPModel.from_pretrained(model_dir, local_files_only=True).eval().to(self.device, torch_dtype)
         self.model.requires_grad_(False)
@@ -144,6 +148,9 @@ def pickscore(
 
     def score(images, prompts, metadata):
         raw = scorer(list(to_uint8(images)), prompts)
-        return raw * scale, {"pickscore_raw": float(raw.mean()) if len(raw) else float("nan"), "per_image": {"pickscore_raw": raw.numpy().astype(np.float64)}}
+        return raw * scale, {
+            "pickscore_raw": float(raw.mean()) if len(raw) else float("nan"),
+            "per_image": {"pickscore_raw": raw.numpy().astype(np.float64)},
+        }
 
     return score

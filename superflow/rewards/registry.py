@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -160,4 +161,3 @@ def get_reward(name: str, **kwargs) -> Reward:
         f"unknown reward {name!r}{hint}; registered rewards: {', '.join(sorted(_REGISTRY))}; "
         "or give 'path/to/file.py:function' or 'package.module:function'"
     )
-

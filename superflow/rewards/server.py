@@ -107,7 +107,9 @@ def make_handler(reward):
                 prompts = request["prompts"]
                 metadata = request.get("metadata") or [{} for _ in prompts]
                 if len(prompts) != len(images) or len(metadata) != len(images):
-                    raise ValueError(f"{len(images)} images, {len(prompts)} prompts and {len(metadata)} metadata entries")
+                    raise ValueError(
+                        f"{len(images)} images, {len(prompts)} prompts and {len(metadata)} metadata entries"
+                    )
             except Exception as err:  # malformed: tell the client, keep serving
                 self._reply(400, {"error": f"malformed request: {err}"})
                 return
@@ -174,10 +176,25 @@ class RewardServer:
         self._dir = tempfile.TemporaryDirectory(prefix="superflow-reward-")
         self.log_path = Path(self._dir.name) / "server.log"
         port_file = Path(self._dir.name) / "port"
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")]))}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")])
+            ),
+        }
         # -c, not -m: run as __main__ the module would register its rewards a second time
         entry = "import sys; from superflow.rewards.server import main; sys.exit(main(sys.argv[1:]))"
-        cmd = [self.python, "-c", entry, "--reward", reward, "--kwargs", json.dumps(self.kwargs), "--port-file", str(port_file)]
+        cmd = [
+            self.python,
+            "-c",
+            entry,
+            "--reward",
+            reward,
+            "--kwargs",
+            json.dumps(self.kwargs),
+            "--port-file",
+            str(port_file),
+        ]
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         self._finalizer = weakref.finalize(self, _stop_process, self.process, self._log, self._dir)
@@ -186,7 +203,10 @@ class RewardServer:
             self._raise_if_dead("while starting")
             if time.monotonic() > deadline:
                 self.close()
-                raise RewardError(f"reward server for {reward!r} did not start within {startup_timeout:.0f} s; log: {self.log_tail()}")
+                raise RewardError(
+                    f"reward server for {reward!r} did not start within {startup_timeout:.0f} s; "
+                    f"log: {self.log_tail()}"
+                )
             time.sleep(0.05)
         self.port = int(port_file.read_text())
         self.url = f"http://{LOOPBACK}:{self.port}"
@@ -231,7 +251,10 @@ class RewardServer:
 
     def score(self, images: np.ndarray, prompts: list[str], metadata: list[dict]) -> tuple[np.ndarray, dict]:
         self._raise_if_dead("before a request")
-        reply = self._request("/score", {"images": encode_images(images), "prompts": list(prompts), "metadata": _jsonable(list(metadata))})
+        reply = self._request(
+            "/score",
+            {"images": encode_images(images), "prompts": list(prompts), "metadata": _jsonable(list(metadata))},
+        )
         return np.asarray(reply["scores"], np.float64), reply.get("info", {})
 
     def close(self) -> None:
@@ -257,7 +280,13 @@ def _stop_process(process: subprocess.Popen, log, directory) -> None:
 
 
 @register_reward("served")
-def served(reward: str, kwargs: dict | None = None, python: str | None = None, startup_timeout: float = 300.0, timeout: float = 600.0):
+def served(
+    reward: str,
+    kwargs: dict | None = None,
+    python: str | None = None,
+    startup_timeout: float = 300.0,
+    timeout: float = 600.0,
+):
     """Any registered reward, run by a server process this trainer starts and stops (see module doc)."""
     from superflow.rewards.simple import to_uint8
 
@@ -269,4 +298,3 @@ def served(reward: str, kwargs: dict | None = None, python: str | None = None, s
     score.server = server  # keeps the server alive as long as the reward function
     score.bounds = server.bounds  # the served reward's declared range (Beta tracker for accuracies)
     return score
-

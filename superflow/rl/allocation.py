@@ -50,9 +50,7 @@ def _check_feasible(n: int, total: int, lo: int, hi: int, what: str) -> None:
         )
 
 
-def round_to_budget(
-    x: np.ndarray, total: int, lo: int, hi: int, *, priority: np.ndarray | None = None
-) -> np.ndarray:
+def round_to_budget(x: np.ndarray, total: int, lo: int, hi: int, *, priority: np.ndarray | None = None) -> np.ndarray:
     """Integers in ``[lo, hi]`` summing exactly to ``total``, as close as possible to ``x``.
 
     Start from ``floor(x)`` clipped to the bounds, then hand out (or take back) single units one
@@ -207,7 +205,8 @@ def bin_allocation(uncertainty: np.ndarray, m_max: int, num_bins: int) -> np.nda
     num_bins = check_int(num_bins, "num_bins", minimum=1)
     if m_max - num_bins + 1 < 2:
         raise ValueError(
-            f"m_max - num_bins + 1 must be >= 2 (the smallest bin's group size), got m_max={m_max}, num_bins={num_bins}"
+            "m_max - num_bins + 1 must be >= 2 (the smallest bin's group size), "
+            f"got m_max={m_max}, num_bins={num_bins}"
         )
     n = len(u)
     if n == 0:

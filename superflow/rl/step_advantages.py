@@ -69,7 +69,8 @@ class StepBatch:
         num_steps = self.sigmas.numel() - 1
         if tuple(self.std_devs.shape) != (num_steps,):
             raise ValueError(
-                f"StepBatch.std_devs must be [T] = [{num_steps}] to match sigmas, got shape {tuple(self.std_devs.shape)}"
+                f"StepBatch.std_devs must be [T] = [{num_steps}] to match sigmas, "
+                f"got shape {tuple(self.std_devs.shape)}"
             )
         if not bool(torch.all(self.sigmas[1:] < self.sigmas[:-1])):
             raise ValueError(f"StepBatch.sigmas must be strictly decreasing, got {self.sigmas.tolist()}")

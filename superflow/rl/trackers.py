@@ -94,7 +94,11 @@ class _Tracker:
             groups.setdefault(k, []).append(i)
         # Validate every rho before touching any record: a failed update must leave no half-state.
         rhos = {
-            k: (_check_rho(per_key_rho[k], f"rho[{k!r}]") if per_key_rho is not None and k in per_key_rho else default_rho)
+            k: (
+                _check_rho(per_key_rho[k], f"rho[{k!r}]")
+                if per_key_rho is not None and k in per_key_rho
+                else default_rho
+            )
             for k in groups
         }
         for k, idx in groups.items():

@@ -74,7 +74,9 @@ def classify_shape(mask: np.ndarray) -> str | None:
     return best if best_iou >= MIN_TEMPLATE_IOU else None
 
 
-def detect(image: np.ndarray, *, max_colour_distance: float = 90.0, min_area_fraction: float = 0.012) -> list[Detection]:
+def detect(
+    image: np.ndarray, *, max_colour_distance: float = 90.0, min_area_fraction: float = 0.012
+) -> list[Detection]:
     """Detections in one uint8 [H, W, 3] image."""
     h, w, _ = image.shape
     pixels = image.reshape(-1, 3).astype(np.float32)

@@ -51,7 +51,9 @@ def image_terms(images: np.ndarray, background: np.ndarray) -> dict[str, np.ndar
     return {"centring": centring, "saturation": saturation, "clean_background": clean}
 
 
-def hidden_preference(images: np.ndarray, metadata: list[dict], faithfulness: np.ndarray, background: np.ndarray) -> np.ndarray:
+def hidden_preference(
+    images: np.ndarray, metadata: list[dict], faithfulness: np.ndarray, background: np.ndarray
+) -> np.ndarray:
     terms = image_terms(images, background)
     terms["faithfulness"] = np.asarray(faithfulness, dtype=np.float64)
     return sum(WEIGHTS[k] * terms[k] for k in WEIGHTS)

@@ -15,8 +15,8 @@ import numpy as np
 from scipy import ndimage
 
 from superflow.evaluation.geneval_rules import score_detections
-from superflow.world.preference import hidden_preference
 from superflow.world.detector import detect
+from superflow.world.preference import hidden_preference
 from superflow.world.render import render_scene
 from superflow.world.spec import BACKGROUND
 
@@ -55,7 +55,9 @@ class PairBatch:
     prefer_a: np.ndarray  # 1, 0 or 0.5
 
 
-def make_pairs(records: list[dict], num: int, rng: np.random.Generator, size: int = 32, tie_margin: float = 0.02) -> PairBatch:
+def make_pairs(
+    records: list[dict], num: int, rng: np.random.Generator, size: int = 32, tie_margin: float = 0.02
+) -> PairBatch:
     prompts, images, meta_rows = [], [], []
     for _ in range(num):
         record = records[int(rng.integers(len(records)))]

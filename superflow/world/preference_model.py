@@ -9,9 +9,9 @@ plays PickScore's role in the paper: both the RL reward and the task's metric.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -38,8 +38,13 @@ class ImageEncoder(nn.Module):
         chans = (3, 32, 64, 128)
         layers: list[nn.Module] = []
         for cin, cout in zip(chans[:-1], chans[1:]):
-            layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(8, cout), nn.SiLU(),
-                       nn.Conv2d(cout, cout, 3, padding=1, stride=2), nn.SiLU()]
+            layers += [
+                nn.Conv2d(cin, cout, 3, padding=1),
+                nn.GroupNorm(8, cout),
+                nn.SiLU(),
+                nn.Conv2d(cout, cout, 3, padding=1, stride=2),
+                nn.SiLU(),
+            ]
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(chans[-1] * 2, embed_dim)
 
@@ -77,8 +82,11 @@ def pickscore_pair_loss(score_a: torch.Tensor, score_b: torch.Tensor, prefer_a: 
 
 
 PREFERENCE_WEIGHTS = WeightSpec(
-    component="mini preference model", config_key="reward.kwargs.path", env_var="SUPERFLOW_MINI_PREFERENCE_PATH",
-    repo_id=None, required_files=("config.json", "model.pt"),
+    component="mini preference model",
+    config_key="reward.kwargs.path",
+    env_var="SUPERFLOW_MINI_PREFERENCE_PATH",
+    repo_id=None,
+    required_files=("config.json", "model.pt"),
     how_to_obtain="Train it with `superflow train-preference --output-dir DIR` (a few minutes on 2 CPU cores).",
 )
 
@@ -113,7 +121,9 @@ def train_preference_model(
 
     from superflow.world.preference_data import make_pairs
 
-    to_tensor = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255
+    def to_tensor(a):
+        return torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255
+
     torch.manual_seed(seed)
     model = PreferenceModel(PreferenceModelConfig(vocab=vocab))
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -136,4 +146,8 @@ def train_preference_model(
         b = model(to_tensor(pairs.images_b), pairs.prompts).numpy()
     decided = pairs.prefer_a != 0.5
     accuracy = float(((a > b) == (pairs.prefer_a == 1))[decided].mean())
-    return model, {"heldout_pair_accuracy": accuracy, "heldout_pairs": int(decided.sum()), "final_loss": float(np.mean(losses[-20:]))}
+    return model, {
+        "heldout_pair_accuracy": accuracy,
+        "heldout_pairs": int(decided.sum()),
+        "final_loss": float(np.mean(losses[-20:])),
+    }

@@ -17,7 +17,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from superflow.checkpoint import atomic_write_text, list_checkpoints, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from superflow.checkpoint import (
+    atomic_write_text,
+    list_checkpoints,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from superflow.models.mini import MiniFlowConfig, MiniFlowNet, PromptTokenizer, save_miniflow
 from superflow.rl.ema import EMA
 
@@ -63,7 +70,9 @@ def load_world_records(data_dir: str | Path, split: str) -> list[WorldRecord]:
     return records
 
 
-def render_record(record: WorldRecord, size: int, rng: np.random.Generator, text_position_jitter: float = 1.0) -> np.ndarray:
+def render_record(
+    record: WorldRecord, size: int, rng: np.random.Generator, text_position_jitter: float = 1.0
+) -> np.ndarray:
     from superflow.world.render import render_scene
     from superflow.world.text import render_text
 
@@ -168,11 +177,26 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         ema.step(params, step)
         step += 1
         elapsed += time.perf_counter() - start
-        log.write(json.dumps({"step": step, "loss": float(loss.detach()), "lr": optimizer.param_groups[0]["lr"], "elapsed": round(elapsed, 3)}) + "\n")
+        log.write(
+            json.dumps(
+                {
+                    "step": step,
+                    "loss": float(loss.detach()),
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "elapsed": round(elapsed, 3),
+                }
+            )
+            + "\n"
+        )
         bar.update(1)
         if step % cfg.save_every == 0 or step == cfg.steps:
             log.flush()
-            state = {"net": net.state_dict(), "optimizer": optimizer.state_dict(), "ema": ema.state_dict(), "rng": rng_state()}
+            state = {
+                "net": net.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "ema": ema.state_dict(),
+                "rng": rng_state(),
+            }
             save_checkpoint(ckpt_dir, step, state, {"elapsed": elapsed})
     bar.close()
     log.close()

@@ -21,27 +21,51 @@ def _all_records() -> dict[str, list[dict]]:
     colours = list(COLOURS)
     by_tag: dict[str, list[dict]] = {t: [] for t in TAGS}
     for s in SHAPES:
-        by_tag["single_object"].append({"tag": "single_object", "include": [{"class": s, "count": 1}], "prompt": f"{{opening}} {article(s)} {s}"})
+        by_tag["single_object"].append(
+            {"tag": "single_object", "include": [{"class": s, "count": 1}], "prompt": f"{{opening}} {article(s)} {s}"}
+        )
         for c in colours:
-            by_tag["colors"].append({"tag": "colors", "include": [{"class": s, "count": 1, "color": c}], "prompt": f"{{opening}} {article(c)} {c} {s}"})
+            by_tag["colors"].append(
+                {
+                    "tag": "colors",
+                    "include": [{"class": s, "count": 1, "color": c}],
+                    "prompt": f"{{opening}} {article(c)} {c} {s}",
+                }
+            )
         for n in COUNTS[1:]:
-            by_tag["counting"].append({
-                "tag": "counting", "include": [{"class": s, "count": n}], "exclude": [{"class": s, "count": n + 1}],
-                "prompt": f"{{opening}} {NUMBER_WORDS[n]} {plural(s)}",
-            })
+            by_tag["counting"].append(
+                {
+                    "tag": "counting",
+                    "include": [{"class": s, "count": n}],
+                    "exclude": [{"class": s, "count": n + 1}],
+                    "prompt": f"{{opening}} {NUMBER_WORDS[n]} {plural(s)}",
+                }
+            )
     for a, b in itertools.permutations(SHAPES, 2):
         if a < b:
-            by_tag["two_object"].append({"tag": "two_object", "include": [{"class": a, "count": 1}, {"class": b, "count": 1}], "prompt": f"{{opening}} {article(a)} {a} and {article(b)} {b}"})
+            by_tag["two_object"].append(
+                {
+                    "tag": "two_object",
+                    "include": [{"class": a, "count": 1}, {"class": b, "count": 1}],
+                    "prompt": f"{{opening}} {article(a)} {a} and {article(b)} {b}",
+                }
+            )
         for rel in RELATIONS:
-            by_tag["position"].append({
-                "tag": "position", "include": [{"class": b, "count": 1}, {"class": a, "count": 1, "position": [rel, 0]}],
-                "prompt": f"{{opening}} {article(a)} {a} {rel} {article(b)} {b}",
-            })
+            by_tag["position"].append(
+                {
+                    "tag": "position",
+                    "include": [{"class": b, "count": 1}, {"class": a, "count": 1, "position": [rel, 0]}],
+                    "prompt": f"{{opening}} {article(a)} {a} {rel} {article(b)} {b}",
+                }
+            )
         for ca, cb in itertools.permutations(colours, 2):
-            by_tag["color_attr"].append({
-                "tag": "color_attr", "include": [{"class": a, "count": 1, "color": ca}, {"class": b, "count": 1, "color": cb}],
-                "prompt": f"{{opening}} {article(ca)} {ca} {a} and {article(cb)} {cb} {b}",
-            })
+            by_tag["color_attr"].append(
+                {
+                    "tag": "color_attr",
+                    "include": [{"class": a, "count": 1, "color": ca}, {"class": b, "count": 1, "color": cb}],
+                    "prompt": f"{{opening}} {article(ca)} {ca} {a} and {article(cb)} {cb} {b}",
+                }
+            )
     return by_tag
 
 
@@ -52,7 +76,9 @@ def _with_templates(record: dict) -> list[dict]:
 HELD_OUT_MIN_SETS = 60
 
 
-def make_splits(out_dir: str | Path, n_train: int = 2000, n_test: int = 300, seed: int = 0) -> tuple[list[dict], list[dict]]:
+def make_splits(
+    out_dir: str | Path, n_train: int = 2000, n_test: int = 300, seed: int = 0
+) -> tuple[list[dict], list[dict]]:
     """Seeded train/test prompts, the test split balanced over tags as GenEval's is.
 
     Tags with at least ``HELD_OUT_MIN_SETS`` distinct requirement sets (position, colour
@@ -84,7 +110,9 @@ def make_splits(out_dir: str | Path, n_train: int = 2000, n_test: int = 300, see
     missing = n_test - sum(len(v) for v in test_by_tag.values())
     for tag in sorted(held_out, key=lambda t: -len(shuffled[t])):  # fill up from the largest held-out tags
         extra_sets = int(np.ceil(max(missing, 0) / len(TEMPLATES)))
-        added = [r for record in shuffled[tag][used[tag] : used[tag] + extra_sets] for r in _with_templates(record)][:missing]
+        added = [r for record in shuffled[tag][used[tag] : used[tag] + extra_sets] for r in _with_templates(record)][
+            :missing
+        ]
         used[tag] += extra_sets
         test_by_tag[tag] += added
         missing -= len(added)

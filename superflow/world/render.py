@@ -1,8 +1,8 @@
 """Rendering a GenEval metadata record to a small image, exactly as it asks.
 
-Objects are placed by rejection sampling (inside the canvas, 2 px apart, relations true under GenEval's own position rule),
-so each render is a ground-truth example of its prompt. Rendering takes well under a millisecond
-at 32 px, so training data is rendered on the fly.
+Objects are placed by rejection sampling (inside the canvas, 2 px apart, relations true under
+GenEval's own position rule), so each render is a ground-truth example of its prompt. Rendering
+takes well under a millisecond at 32 px, so training data is rendered on the fly.
 """
 
 from __future__ import annotations
@@ -62,7 +62,9 @@ def render_scene(metadata: dict, size: int = 32, rng: np.random.Generator | None
             for _inner in range(50):
                 x0, y0 = rng.uniform(1, size - 1 - side, size=2)
                 box = (x0, y0, x0 + side, y0 + side)
-                if all(box[2] + 2 < b[0] or b[2] + 2 < box[0] or box[3] + 2 < b[1] or b[3] + 2 < box[1] for b in boxes):
+                if all(
+                    box[2] + 2 < b[0] or b[2] + 2 < box[0] or box[3] + 2 < b[1] or b[3] + 2 < box[1] for b in boxes
+                ):
                     break
             else:
                 ok = False
@@ -71,7 +73,7 @@ def render_scene(metadata: dict, size: int = 32, rng: np.random.Generator | None
         if not ok:
             continue
         # relations hold between every instance of the two groups
-        for i, (_c, _col, group, position) in enumerate(objects):
+        for i, (_c, _col, _group, position) in enumerate(objects):
             if position:
                 relation, other = position
                 targets = [j for j, o in enumerate(objects) if o[2] == other]

@@ -23,4 +23,3 @@ RELATIONS: tuple[str, ...] = ("left of", "right of", "above", "below")
 #: Prompt openings; a record's prompt uses one of them (the metadata is what is scored).
 TEMPLATES: tuple[str, ...] = ("a photo of", "an image of", "a picture of")
 TAGS: tuple[str, ...] = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
-

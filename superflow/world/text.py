@@ -69,7 +69,9 @@ def make_text_prompts(n: int, seed: int = 0) -> list[str]:
     return list(seen)
 
 
-def make_text_splits(out_dir: str | Path, n_train: int = 2000, n_test: int = 300, seed: int = 0) -> tuple[list[str], list[str]]:
+def make_text_splits(
+    out_dir: str | Path, n_train: int = 2000, n_test: int = 300, seed: int = 0
+) -> tuple[list[str], list[str]]:
     """Disjoint train/test text prompts (no target string in both), as ``ocr_train.txt``/``ocr_test.txt``."""
     prompts = make_text_prompts(2 * (n_train + n_test), seed)
     test, train, test_targets = [], [], set()
