@@ -4,8 +4,6 @@ The trainer calls it with a batch of images ([B, 3, H, W] floats in [0, 1]), the
 metadata, and wants one score per image plus a dict of extra numbers to log.
 """
 
-import torch
-
 
 def symmetry(images, prompts, metadata):
     images = images.detach().float().cpu()
