@@ -177,6 +177,8 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     ),
 }
 
+#: Valid values of the string switches. The algorithm's names are those the rl/ factories know
+#: (repeated here because reading a config must not import torch; a test keeps them equal).
 CHOICES: dict[str, tuple[str, ...]] = {
     "algorithm.baseline": ("group", "tracker"),
     "algorithm.prompt_draw": ("uniform", "prioritized"),

@@ -63,6 +63,21 @@ def test_method_defaults_and_overrides():
     assert neyman.algorithm.m_max == 2 * neyman.sample.group_size
 
 
+def test_config_choices_are_the_names_the_rl_factories_know():
+    # config.py cannot import rl/ (torch), so the names are listed twice; this keeps them equal.
+    from superflow.config import CHOICES
+    from superflow.rl.advantages import BASELINES
+    from superflow.rl.allocation import GROUP_SIZE_RULES, PROMPT_DRAWS
+    from superflow.rl.step_advantages import STEP_ESTIMATORS
+    from superflow.rl.trackers import TRACKERS
+
+    assert set(CHOICES["algorithm.baseline"]) == set(BASELINES)
+    assert set(CHOICES["algorithm.prompt_draw"]) == set(PROMPT_DRAWS)
+    assert set(CHOICES["algorithm.group_sizes"]) == set(GROUP_SIZE_RULES)
+    assert set(CHOICES["algorithm.step_advantage"]) == set(STEP_ESTIMATORS)
+    assert set(CHOICES["algorithm.tracker"]) == {"auto", *TRACKERS}
+
+
 def test_every_preset_loads():
     assert {"sd35m_base", "sd35m_geneval", "sd35m_ocr", "sd35m_pickscore", "tiny_sd3_demo"} <= set(preset_names())
     for name in preset_names():

@@ -98,6 +98,10 @@ def tied_groups(rewards: np.ndarray | torch.Tensor, group_ids: np.ndarray | torc
     return out
 
 
+#: The config's names of the trajectory baselines (``algorithm.baseline``).
+BASELINES = ("group", "tracker")
+
+
 def baseline_advantages(algorithm, rewards: np.ndarray, group_ids: np.ndarray, tracker, keys: list[str]) -> np.ndarray:
     """Trajectory advantages with the baseline ``algorithm.baseline`` names: ``"group"`` (Flow-GRPO,
     optionally ``algorithm.global_std``) or ``"tracker"`` (SPO: ``tracker.value`` of each sample's prompt key)."""

@@ -259,6 +259,12 @@ def uniform_draw(num_items: int, num: int, rng: np.random.Generator, weights: np
     return rng.permutation(num_items)[:num].astype(np.int64)
 
 
+#: The config's names of the prompt draws and group-size rules (``algorithm.prompt_draw``,
+#: ``algorithm.group_sizes``); ``config.CHOICES`` must list the same (a test checks).
+PROMPT_DRAWS = ("uniform", "prioritized")
+GROUP_SIZE_RULES = ("fixed", "neyman", "bins")
+
+
 def draw_epoch_prompts(
     algorithm, tracker, keys: list[str], num: int, rng: np.random.Generator, weights: np.ndarray | None = None
 ) -> np.ndarray:
