@@ -28,6 +28,7 @@ def _cmd_pretrain(args) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         threads=args.threads,
+        caption_noise=args.caption_noise,
     )
     path = pretrain(cfg, resume=args.resume, progress=not args.quiet)
     print(f"MiniFlow written to {path}")
@@ -77,6 +78,14 @@ def register(sub) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--caption-noise",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="probability that a training image disagrees with its caption in the attribute its tag tests "
+        "(web-caption noise; 0: perfectly captioned renders)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_pretrain)

@@ -27,6 +27,7 @@ from superflow.checkpoint import (
 )
 from superflow.models.mini import MiniFlowConfig, MiniFlowNet, PromptTokenizer, save_miniflow
 from superflow.rl.ema import EMA
+from superflow.world.caption_noise import disagreeing_scene, disagreeing_text
 
 
 @dataclass
@@ -46,6 +47,9 @@ class PretrainConfig:
     cfg_dropout: float = 0.1
     text_fraction: float = 0.4
     text_position_jitter: float = 0.0
+    #: Probability that a pair's image disagrees with its caption in the attribute its tag tests
+    #: (``superflow.world.caption_noise``); 0 pretrains on perfectly captioned renders.
+    caption_noise: float = 0.0
     ema_decay: float = 0.99
     save_every: int = 100
     threads: int = 2
@@ -81,6 +85,13 @@ def render_record(
     return render_scene(record.metadata, size=size, rng=rng)
 
 
+def noisy_record(record: WorldRecord, rng: np.random.Generator) -> WorldRecord:
+    """The record with metadata that contradicts its prompt (the prompt itself is kept)."""
+    if record.kind == "text":
+        return WorldRecord(record.prompt, {"text": disagreeing_text(record.metadata["text"], rng)}, "text")
+    return WorldRecord(record.prompt, disagreeing_scene(record.metadata, rng), "scene")
+
+
 def to_model_space(images: np.ndarray) -> torch.Tensor:
     """uint8 [B, H, W, 3] -> float [B, 3, H, W] in [-1, 1] (MiniFlow's pixel space)."""
     return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
@@ -103,6 +114,9 @@ def _batch(pools: dict[str, list[WorldRecord]], cfg: PretrainConfig, step: int) 
         kind = "text" if rng.random() < cfg.text_fraction else scene_tags[int(rng.integers(len(scene_tags)))]
         pool = pools[kind]
         record = pool[int(rng.integers(len(pool)))]
+        # Drawn only when noise is on, so a noise-free run renders exactly what it did before.
+        if cfg.caption_noise and rng.random() < cfg.caption_noise:
+            record = noisy_record(record, rng)
         images.append(render_record(record, cfg.image_size, rng, cfg.text_position_jitter))
         prompts.append("" if rng.random() < cfg.cfg_dropout else record.prompt)
     return to_model_space(np.stack(images)), prompts
