@@ -1,11 +1,11 @@
-"""Does Flow-GRPO clearly improve each mini-world task? Base vs fine-tuned, over several seeds.
+"""Does Flow-GRPO clearly improve each mini-world task? Base vs fine-tuned, over several seeds, with a control.
 
 For each task (GenEval, OCR and preference analogues) this evaluates the pretrained MiniFlow on the
-held-out prompts, runs Flow-GRPO once per seed on one CPU core each (``--jobs`` runs side by side,
+held-out prompts, runs each arm once per seed on one CPU core each (``--jobs`` runs side by side,
 pinned to separate cores), evaluates every fine-tuned model the same way, and writes
 
-    results/mini_rl_gain/runs.csv      one row per (task, seed): test reward, time split by phase
-    results/mini_rl_gain/summary.csv   per task: base, mean and std over seeds, gain / std
+    results/mini_rl_gain/runs.csv      one row per (task, arm, seed): test reward, time split by phase
+    results/mini_rl_gain/summary.csv   per task, metric and arm: base, mean and std over seeds, gain / std
     results/mini_rl_gain/summary.md    the same as a table, with the commands and the machine
     results/mini_rl_gain/environment.json
 
@@ -13,7 +13,10 @@ Usage (after ``superflow world``, ``superflow pretrain`` and ``superflow train-p
 
     python benchmarks/mini_rl_gain.py --seeds 0 1 2 --jobs 2
 
-The acceptance criterion of the mini world is ``gain > 3 * seed std`` on every task.
+The arms: ``flowgrpo`` (the task's preset) and ``shuffled_reward``, the same runs with every epoch's
+rewards permuted across its samples (``reward.shuffle_within_epoch``): a control that should gain
+nothing. The acceptance criterion of the mini world is ``gain > 3 * seed std`` for Flow-GRPO on every
+task, and under one seed std for the control.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe_machine
 
 TASKS = {"geneval": "preset:mini_geneval", "ocr": "preset:mini_ocr", "preference": "preset:mini_preference"}
+#: Each arm's overrides on top of the task's preset.
+ARMS = {"flowgrpo": [], "shuffled_reward": ["reward.shuffle_within_epoch=true"]}
 
 
 def single_core_env() -> dict[str, str]:
@@ -87,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side, one core each")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
     parser.add_argument("--runs-dir", default="runs/mini_rl_gain")
@@ -97,12 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     runs, out = Path(args.runs_dir), Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     cores = list(range(os.cpu_count() or 1))
-    jobs: list[tuple[str, int | None]] = [(t, None) for t in args.tasks] + [
-        (t, s) for t in args.tasks for s in args.seeds
+    jobs: list[tuple[str, str, int | None]] = [(t, "base", None) for t in args.tasks] + [
+        (t, arm, s) for t in args.tasks for arm in args.arms for s in args.seeds
     ]
 
     def one(index_job):
-        index, (task, seed) = index_job
+        index, (task, arm, seed) = index_job
         core = cores[index % min(args.jobs, len(cores))] if args.jobs > 1 else None
         config = TASKS[task]
         if seed is None:  # the pretrained base model
@@ -115,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                 "eval_seconds": seconds,
                 **headline(json.loads(result_path.read_text()), task),
             }
-        run_dir = runs / task / f"seed{seed}"
+        run_dir = runs / task / arm / f"seed{seed}"
+        overrides = [*args.set, *ARMS[arm]]
         train = [
             sys.executable,
             "-m",
@@ -131,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             "--set",
             "eval_every=0",
         ]
-        train += [x for o in args.set for x in ("--set", o)]
+        train += [x for o in overrides for x in ("--set", o)]
         train_seconds = run_logged(train, run_dir / "train.log", core)
         result_path = run_dir / "test_eval.json"
         eval_overrides = [*args.set, f"model.path={run_dir / 'lora'}"]
@@ -142,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         return {
             "task": task,
-            "model": "flowgrpo",
+            "model": arm,
             "seed": seed,
             "epochs": len(metrics),
             "train_wall_seconds": round(train_seconds, 1),
@@ -161,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         table = pd.DataFrame(rows)
         if (out / "runs.csv").exists():  # rerunning some tasks keeps the others' rows
             kept = pd.read_csv(out / "runs.csv")
-            table = pd.concat([kept[~kept.task.isin(args.tasks)], table], ignore_index=True)
+            redone = kept.task.isin(args.tasks) & kept.model.isin(["base", *args.arms])
+            table = pd.concat([kept[~redone], table], ignore_index=True)
     for col in ("seed", "epochs"):
         table[col] = table[col].astype("Int64")
     table.to_csv(out / "runs.csv", index=False)
@@ -170,24 +178,26 @@ def main(argv: list[str] | None = None) -> int:
     summary = []
     for task in dict.fromkeys(table.task):
         base = table[(table.task == task) & (table.model == "base")].iloc[0]
-        tuned = table[(table.task == task) & (table.model == "flowgrpo")]
         for col in metric_cols:
             if pd.isna(base.get(col)):
                 continue
-            mean, std = tuned[col].mean(), tuned[col].std(ddof=1)
-            summary.append(
-                {
-                    "task": task,
-                    "metric": col,
-                    "base": base[col],
-                    "flowgrpo_mean": mean,
-                    "flowgrpo_std": std,
-                    "gain": mean - base[col],
-                    "gain_over_std": (mean - base[col]) / std if std > 0 else float("inf"),
-                    "seeds": len(tuned),
-                    "train_wall_seconds_mean": tuned["train_wall_seconds"].mean(),
-                }
-            )
+            for arm in (a for a in ARMS if ((table.task == task) & (table.model == a)).any()):
+                tuned = table[(table.task == task) & (table.model == arm)]
+                mean, std = tuned[col].mean(), tuned[col].std(ddof=1)
+                summary.append(
+                    {
+                        "task": task,
+                        "metric": col,
+                        "arm": arm,
+                        "base": base[col],
+                        "mean": mean,
+                        "std": std,
+                        "gain": mean - base[col],
+                        "gain_over_std": (mean - base[col]) / std if std > 0 else float("inf"),
+                        "seeds": len(tuned),
+                        "train_wall_seconds_mean": tuned["train_wall_seconds"].mean(),
+                    }
+                )
     summary = pd.DataFrame(summary)
     summary.to_csv(out / "summary.csv", index=False)
 
@@ -209,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         "# Flow-GRPO on the mini world: base vs fine-tuned, per task",
         "",
         f"Commands: {command_text}. Machine: {env['cpu']}, {env['cpus']} cores, torch {env['torch']}, {env['date']}; "
-        f"seeds {seeds}, each run on one core). Acceptance: gain > 3 x the seed std.",
+        f"seeds {seeds}, each run on one core). Acceptance: Flow-GRPO's gain > 3 x the seed std; the "
+        "shuffled-reward control's < 1 x.",
         "",
         to_markdown(summary),
         "",

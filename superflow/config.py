@@ -196,6 +196,11 @@ class RewardConfig:
         "Registered reward name, or 'path/to/file.py:function' / 'package.module:function'.", "jpeg_compressibility"
     )
     kwargs: dict[str, Any] = _help("Keyword arguments passed to the reward factory.", factory=dict)
+    shuffle_within_epoch: bool = _help(
+        "Control arm: permute the epoch's rewards (and step values) across its samples before any use, so "
+        "they carry no information about which image earned them; a method should learn nothing.",
+        False,
+    )
 
 
 @dataclass

@@ -305,6 +305,9 @@ class Trainer:
         before = dict(self.totals)
         plan = self.plan_epoch(epoch)
         traj, rewards, values = self.sample_epoch(epoch, plan, timer)
+        if cfg.reward.shuffle_within_epoch:
+            order = np.random.default_rng(seed_from(cfg.seed, epoch, 3)).permutation(len(rewards))
+            rewards, values = rewards[order], None if values is None else values[order]
         local_calls = self.totals["reward_calls"] - before["reward_calls"]
         self.totals["reward_calls"] = before["reward_calls"] + int(self.dist.sum(local_calls))
         keys = [self.train_prompts.prompts[i] for i in plan.sample_prompt_indices]

@@ -100,19 +100,31 @@ def test_saved_lora_reproduces_trainer_images_in_diffusers(tiny_sd3_dir, tmp_pat
     assert (ours - untrained).abs().max() > 1e-3, "the LoRA did not change the images at all"
 
 
+DEMO_TASK = {
+    "num_epochs": 6,
+    "sample.prompts_per_epoch": 8,
+    "sample.group_size": 8,
+    "sample.batch_size": 16,
+    "train.micro_batch_size": 16,
+}
+
+
 def test_reward_moves_on_the_demo_task(tiny_sd3_dir, tmp_path):
-    cfg = tiny_config(
-        tiny_sd3_dir,
-        tmp_path / "run",
-        method="flowgrpo",
-        **{
-            "num_epochs": 6,
-            "sample.prompts_per_epoch": 8,
-            "sample.group_size": 8,
-            "sample.batch_size": 16,
-            "train.micro_batch_size": 16,
-        },
-    )
+    cfg = tiny_config(tiny_sd3_dir, tmp_path / "run", method="flowgrpo", **DEMO_TASK)
     history = Trainer(cfg, progress=False).run()
     rewards = np.array([m["reward_mean"] for m in history])
     assert rewards[-3:].mean() > rewards[:3].mean() + 0.01, rewards
+
+
+def test_shuffled_reward_control_does_not_learn_the_demo_task(tiny_sd3_dir, tmp_path):
+    """The same run with every epoch's rewards permuted across its samples: the first epoch samples
+    the same images (same mean reward), and without the reward's information the rise is gone
+    (measured on seed 0: +0.013 with the real rewards, -0.014 shuffled)."""
+    cfg = tiny_config(
+        tiny_sd3_dir, tmp_path / "run", method="flowgrpo", **DEMO_TASK, **{"reward.shuffle_within_epoch": True}
+    )
+    history = Trainer(cfg, progress=False).run()
+    rewards = np.array([m["reward_mean"] for m in history])
+    first = tiny_config(tiny_sd3_dir, tmp_path / "first", method="flowgrpo", **{**DEMO_TASK, "num_epochs": 1})
+    assert rewards[0] == Trainer(first, progress=False).run()[0]["reward_mean"]
+    assert rewards[-3:].mean() < rewards[:3].mean() + 0.01, rewards
