@@ -4,7 +4,8 @@ Table 1 is laid out like the paper's: a row per method (the base model first), a
 mean and standard deviation over seeds. The efficiency table counts what each method spent to reach
 Flow-GRPO's final test metric (mean over seeds of its last periodic evaluation, the same held-out
 prompts and noise for every method): optimiser steps, images sampled, reward calls and training
-wall-clock (evaluation excluded), and each as a ratio to Flow-GRPO's.
+wall-clock (evaluation excluded), and each as a ratio to Flow-GRPO's with a 95% percentile
+bootstrap interval over seeds (``*_ratio_low``, ``*_ratio_high``).
 """
 
 from __future__ import annotations
@@ -114,6 +115,34 @@ def cost_to_target(
 
 
 COST_COLUMNS = ("steps", "images", "reward_calls", "train_seconds")
+#: Bootstrap resamples behind each ratio's interval, and the interval's coverage.
+BOOTSTRAP_RESAMPLES = 10_000
+INTERVAL_LEVEL = 0.95
+
+
+def bootstrap_ratio_interval(
+    values: Sequence[float],
+    reference: Sequence[float],
+    level: float = INTERVAL_LEVEL,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``mean(values) / mean(reference)`` over seeds.
+
+    Each side is resampled with replacement on its own (a method's seeds that reached the target
+    need not be the reference's); ``(nan, nan)`` when either side is empty. With 3 seeds a side the
+    interval is coarse: it says how far the seeds alone move the ratio, nothing more.
+    """
+    x, y = np.asarray(values, dtype=float), np.asarray(reference, dtype=float)
+    if x.size == 0 or y.size == 0:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    xs = x[rng.integers(x.size, size=(resamples, x.size))].mean(axis=1)
+    ys = y[rng.integers(y.size, size=(resamples, y.size))].mean(axis=1)
+    ratios = xs / ys
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(ratios, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def efficiency_table(
@@ -140,6 +169,8 @@ def efficiency_table(
                 ref_mean = float(ref[column].mean()) if not ref.empty else math.nan
                 row[column] = mean
                 row[f"{column}_ratio"] = mean / ref_mean if ref_mean and not math.isnan(ref_mean) else math.nan
+                low, high = bootstrap_ratio_interval(reached[column].to_numpy(), ref[column].to_numpy())
+                row[f"{column}_ratio_low"], row[f"{column}_ratio_high"] = low, high
             rows.append(row)
     table = pd.DataFrame(rows)
     for column in ("steps", "images", "reward_calls"):  # counts: whole numbers, empty where not reached
