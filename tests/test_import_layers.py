@@ -1,4 +1,4 @@
-"""The package's import structure: no cycles, and low layers never import high ones.
+"""The package's structure: no import cycles, low layers never import high ones, no oversized module.
 
 Every ``import`` statement counts, including the lazy ones inside functions and
 ``importlib.import_module("...")`` with a literal name: a lazy import hides a cycle from the
@@ -130,3 +130,9 @@ def test_reading_a_config_does_not_import_torch():
     code = "import sys, superflow.config; print(sorted(m for m in ('torch', 'diffusers') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_no_module_over_450_lines():
+    # A module past this size has started to hold a second concern; split it by concern.
+    sizes = {_module_name(p): len(p.read_text(encoding="utf-8").splitlines()) for p in PACKAGE.rglob("*.py")}
+    assert {name: n for name, n in sizes.items() if n > 450} == {}

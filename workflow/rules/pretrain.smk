@@ -16,6 +16,7 @@ if WORLD:
             steps=WORLD["pretrain_steps"],
             batch_size=WORLD["pretrain_batch_size"],
             seed=WORLD["seed"],
+            caption_noise=WORLD.get("caption_noise", 0),
         threads: WORLD["pretrain_threads"]
         log:
             f"{RUNS}/logs/pretrain.log",
@@ -26,7 +27,8 @@ if WORLD:
         shell:
             # --resume: a killed pretraining continues from its last checkpoint.
             "superflow pretrain --data-dir {params.world} --output-dir {params.folder} --steps {params.steps}"
-            " --batch-size {params.batch_size} --seed {params.seed} --threads {threads} --resume --quiet > {log} 2>&1"
+            " --batch-size {params.batch_size} --seed {params.seed} --caption-noise {params.caption_noise}"
+            " --threads {threads} --resume --quiet > {log} 2>&1"
 
     rule preference_model:
         input:
