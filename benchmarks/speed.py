@@ -2,10 +2,14 @@
 
     python benchmarks/speed.py                      # tiny SD3 and MiniFlow, Flow-GRPO and SuperFlow
     python benchmarks/speed.py --models tiny_sd3 --epochs 4 --threads 2
+    python benchmarks/speed.py --models miniflow --methods flowgrpo --name speed_levers \
+        --variant preset --variant no_cfg sample.guidance_scale=1     # levers: config overrides per row
 
 Each (model, method) runs in its own process (so its peak memory is its own) for ``--epochs``
-epochs at the same image budget; the first epoch is warm-up and left out of the averages. Writes
-results/benchmarks/speed.csv, speed.md and environment.json (machine, versions, commands).
+epochs at the same image budget; the first epoch is warm-up and left out of the averages. A
+``--variant NAME KEY=VALUE ...`` adds a row per case with those config overrides (a speed lever:
+no CFG, fewer steps, larger epochs, ...). Writes results/benchmarks/NAME.csv, NAME.md and
+NAME_environment.json (machine, versions, commands), NAME being ``--name`` (default speed).
 MiniFlow's speed does not depend on its weights: without a pretrained model at --miniflow it
 times a freshly initialised one.
 """
@@ -33,7 +37,7 @@ MODELS = ("tiny_sd3", "miniflow")
 METHODS = ("flowgrpo", "superflow")
 
 
-def case_config(model: str, method: str, epochs: int, workdir: Path, miniflow: Path):
+def case_config(model: str, method: str, epochs: int, workdir: Path, miniflow: Path, overrides: list[str]):
     """The config of one timed case; both methods sample the same number of images per epoch."""
     from superflow.config import load_config
 
@@ -44,6 +48,7 @@ def case_config(model: str, method: str, epochs: int, workdir: Path, miniflow: P
         f"save_every={epochs + 1}",
         f"output_dir={workdir / 'run'}",
     ]
+    tail = list(overrides)
     if model == "tiny_sd3":
         from superflow.models.tiny_sd3 import save_tiny_sd3
 
@@ -51,7 +56,7 @@ def case_config(model: str, method: str, epochs: int, workdir: Path, miniflow: P
         prompts = workdir / "prompts.txt"
         prompts.write_text("\n".join(DEMO_PROMPTS) + "\n")
         return load_config(
-            "preset:tiny_sd3_demo", [*common, f"model.path={model_dir}", f"data.train_prompts={prompts}"]
+            "preset:tiny_sd3_demo", [*common, f"model.path={model_dir}", f"data.train_prompts={prompts}", *tail]
         )
     world = workdir / "world"
     from superflow.world.prompts import make_splits
@@ -68,18 +73,20 @@ def case_config(model: str, method: str, epochs: int, workdir: Path, miniflow: P
         )
     return load_config(
         "preset:mini_geneval",
-        [*common, f"model.path={miniflow}", f"data.train_prompts={world / 'geneval/train_metadata.jsonl'}"],
+        [*common, f"model.path={miniflow}", f"data.train_prompts={world / 'geneval/train_metadata.jsonl'}", *tail],
     )
 
 
-def run_case(model: str, method: str, epochs: int, threads: int, miniflow: Path) -> dict:
+def run_case(
+    model: str, method: str, epochs: int, threads: int, miniflow: Path, variant: str, overrides: list[str]
+) -> dict:
     import torch
 
     from superflow.train import Trainer
 
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = case_config(model, method, epochs, Path(tmp), miniflow)
+        cfg = case_config(model, method, epochs, Path(tmp), miniflow, overrides)
         trainer = Trainer(cfg, progress=False)
         history = trainer.run()
     timed = history[1:] or history  # the first epoch pays for warm-up
@@ -88,6 +95,7 @@ def run_case(model: str, method: str, epochs: int, threads: int, miniflow: Path)
     row = {
         "model": model,
         "method": method,
+        "variant": variant,
         "images_per_epoch": float(frame["images_sampled"].mean()),
         "sampling_s": float(frame["time_sampling"].mean()),
         "reward_s": float(frame["time_reward"].mean()),
@@ -112,45 +120,56 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--miniflow", default="runs/miniflow/model", help="pretrained MiniFlow (optional)")
     parser.add_argument("--output-dir", default="results/benchmarks")
+    parser.add_argument("--name", default="speed", help="basename of the result files")
+    parser.add_argument(
+        "--variant",
+        nargs="+",
+        action="append",
+        metavar="NAME",
+        help="NAME KEY=VALUE ...: a row with these config overrides (repeatable); default: one row, no overrides",
+    )
     parser.add_argument("--case", nargs=2, metavar=("MODEL", "METHOD"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    variants = args.variant or [["default"]]
     if args.case:  # child process: one case, JSON on stdout
-        print(json.dumps(run_case(*args.case, args.epochs, args.threads, Path(args.miniflow))))
+        (name, *overrides) = variants[0]
+        print(json.dumps(run_case(*args.case, args.epochs, args.threads, Path(args.miniflow), name, overrides)))
         return 0
     rows = []
-    for model in args.models:
-        for method in args.methods:
-            cmd = [
-                sys.executable,
-                __file__,
-                "--case",
-                model,
-                method,
-                "--epochs",
-                str(args.epochs),
-                "--threads",
-                str(args.threads),
-                "--miniflow",
-                args.miniflow,
-            ]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if done.returncode:
-                raise RuntimeError(f"{model}/{method} failed:\n{done.stderr[-3000:]}")
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(
-                f"{model:9s} {method:9s} {rows[-1]['images_per_s']:8.1f} images/s sampling, "
-                f"{rows[-1]['train_step_s']:.3f} s per training step, peak {rows[-1]['peak_rss_mb']:.0f} MB"
-            )
+    for model, method, variant in ((m, k, v) for m in args.models for k in args.methods for v in variants):
+        cmd = [
+            sys.executable,
+            __file__,
+            "--case",
+            model,
+            method,
+            "--epochs",
+            str(args.epochs),
+            "--threads",
+            str(args.threads),
+            "--miniflow",
+            args.miniflow,
+            "--variant",
+            *variant,
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise RuntimeError(f"{model}/{method}/{variant[0]} failed:\n{done.stderr[-3000:]}")
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(
+            f"{model:9s} {method:9s} {variant[0]:14s} {rows[-1]['images_per_s']:8.1f} images/s sampling, "
+            f"{rows[-1]['train_step_s']:.3f} s per training step, peak {rows[-1]['peak_rss_mb']:.0f} MB"
+        )
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(rows)
-    frame.to_csv(out / "speed.csv", index=False)
-    (out / "speed.md").write_text(to_markdown(frame, digits=3) + "\n")
+    frame.to_csv(out / f"{args.name}.csv", index=False)
+    (out / f"{args.name}.md").write_text(to_markdown(frame, digits=3) + "\n")
     command = shlex.join([Path(sys.executable).name, *sys.argv])
-    (out / "speed_environment.json").write_text(
+    (out / f"{args.name}_environment.json").write_text(
         json.dumps({**describe_machine(), "command": command}, indent=1) + "\n"
     )
-    print(f"wrote {out / 'speed.csv'}")
+    print(f"wrote {out / f'{args.name}.csv'}")
     return 0
 
 
