@@ -88,6 +88,12 @@ def headline(result: dict, task: str) -> dict:
     return row
 
 
+def run_keys(frame: pd.DataFrame) -> list[tuple[str, str, int]]:
+    """(task, arm, seed) per row; the base model's missing seed is -1."""
+    seeds = pd.to_numeric(frame["seed"]).fillna(-1).astype(int)
+    return list(zip(frame["task"], frame["model"], seeds))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
@@ -168,8 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         table = pd.DataFrame(rows)
         if (out / "runs.csv").exists():  # rerunning some tasks keeps the others' rows
             kept = pd.read_csv(out / "runs.csv")
-            redone = kept.task.isin(args.tasks) & kept.model.isin(["base", *args.arms])
-            table = pd.concat([kept[~redone], table], ignore_index=True)
+            redone = [k in set(run_keys(table)) for k in run_keys(kept)]  # a rerun replaces only its own runs
+            table = pd.concat([kept[[not r for r in redone]], table], ignore_index=True)
     for col in ("seed", "epochs"):
         table[col] = table[col].astype("Int64")
     table.to_csv(out / "runs.csv", index=False)
