@@ -109,4 +109,4 @@ def baseline_advantages(algorithm, rewards: np.ndarray, group_ids: np.ndarray, t
         return tracker_advantages(rewards, tracker.value(keys))
     if algorithm.baseline == "group":
         return group_advantages(rewards, group_ids, global_std=algorithm.global_std)
-    raise ValueError(f"unknown baseline {algorithm.baseline!r}; known: 'group', 'tracker'")
+    raise ValueError(f"unknown baseline {algorithm.baseline!r}; known: {', '.join(BASELINES)}")

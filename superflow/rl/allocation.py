@@ -274,7 +274,7 @@ def draw_epoch_prompts(
         return prioritized_draw(tracker.uncertainty(keys), num, rng, eps=algorithm.eps, weights=weights)
     if algorithm.prompt_draw == "uniform":
         return uniform_draw(len(keys), num, rng, weights=weights)
-    raise ValueError(f"unknown prompt draw {algorithm.prompt_draw!r}; known: 'uniform', 'prioritized'")
+    raise ValueError(f"unknown prompt draw {algorithm.prompt_draw!r}; known: {', '.join(PROMPT_DRAWS)}")
 
 
 def epoch_group_sizes(algorithm, uncertainty: np.ndarray, budget: int, group_size: int) -> np.ndarray:
@@ -287,7 +287,7 @@ def epoch_group_sizes(algorithm, uncertainty: np.ndarray, budget: int, group_siz
         return bin_allocation(uncertainty, m_max=algorithm.m_max, num_bins=algorithm.num_bins)
     if kind == "fixed":
         return np.full(len(uncertainty), group_size)
-    raise ValueError(f"unknown group-size allocation {kind!r}; known: 'fixed', 'neyman', 'bins'")
+    raise ValueError(f"unknown group-size allocation {kind!r}; known: {', '.join(GROUP_SIZE_RULES)}")
 
 
 @dataclass
