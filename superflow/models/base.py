@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,12 +45,33 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def guided_velocity(out: torch.Tensor, guidance_scale: float, detach_uncond: bool) -> torch.Tensor:
-    """Classifier-free guidance on a batch stacked as [unconditional; conditional]."""
-    uncond, text = out.chunk(2)
-    if detach_uncond:
-        uncond = uncond.detach()
-    return uncond + guidance_scale * (text - uncond)
+def guided_velocity(
+    forward: Callable[[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]], torch.Tensor],
+    x: torch.Tensor,
+    timestep: torch.Tensor,
+    uncond: dict[str, torch.Tensor],
+    cond: dict[str, torch.Tensor],
+    guidance_scale: float,
+    detach_uncond: bool,
+) -> torch.Tensor:
+    """Classifier-free guidance ``u + s (c - u)`` of ``forward(x, timestep, conditioning)``.
+
+    ``uncond`` and ``cond`` hold batch-sized tensors. Without guidance only the conditional branch
+    runs. When gradients are on and the unconditional branch is detached (training), that branch runs
+    on its own under ``no_grad``: same numbers as one stacked forward, but autograd keeps activations
+    for, and back-propagates through, half the batch. Otherwise (sampling) one stacked forward is
+    cheaper.
+    """
+    if guidance_scale <= 1.0:
+        return forward(x, timestep, cond)
+    if detach_uncond and torch.is_grad_enabled():
+        with torch.no_grad():
+            u = forward(x, timestep, uncond)
+        c = forward(x, timestep, cond)
+    else:
+        stacked = {k: torch.cat([uncond[k], cond[k]]) for k in cond}
+        u, c = forward(torch.cat([x, x]), torch.cat([timestep, timestep]), stacked).chunk(2)
+    return u + guidance_scale * (c - u)
 
 
 class FlowPolicy(ABC):

@@ -252,19 +252,14 @@ class MiniFlowPolicy(FlowPolicy):
         return Conditioning({"ids": ids.to(self._device), "mask": mask.to(self._device)})
 
     def velocity(self, x, sigma, cond, guidance_scale, *, detach_uncond=False):
-        ids, mask = cond.tensors["ids"], cond.tensors["mask"]
-        sigma = sigma.to(self._device).expand(x.shape[0])
-        if guidance_scale <= 1.0:
-            return self._active(x, sigma, ids, mask)
         b = x.shape[0]
-        null = self._uncond.tensors
-        out = self._active(
-            torch.cat([x, x]),
-            torch.cat([sigma, sigma]),
-            torch.cat([null["ids"].expand(b, -1), ids]),
-            torch.cat([null["mask"].expand(b, -1), mask]),
-        )
-        return guided_velocity(out, guidance_scale, detach_uncond)
+        sigma = sigma.to(self._device).expand(b)
+        null = {k: v.expand(b, -1) for k, v in self._uncond.tensors.items()}
+
+        def forward(x_in, sigma_in, text):
+            return self._active(x_in, sigma_in, text["ids"], text["mask"])
+
+        return guided_velocity(forward, x, sigma, null, cond.tensors, guidance_scale, detach_uncond)
 
     def sigma_schedule(self, num_steps: int) -> torch.Tensor:
         return sd3_sigmas(num_steps, shift=1.0)

@@ -109,24 +109,19 @@ class SD3Policy(FlowPolicy):
     def velocity(self, x, sigma, cond, guidance_scale, *, detach_uncond=False):
         batch = x.shape[0]
         timestep = (sigma * self.num_train_timesteps).to(self._device)
-        embeds, pooled = cond.tensors["embeds"], cond.tensors["pooled"]
-        if guidance_scale > 1.0:
-            neg = self._negative.tensors
-            embeds = torch.cat([neg["embeds"].expand(batch, -1, -1), embeds])
-            pooled = torch.cat([neg["pooled"].expand(batch, -1), pooled])
-            x_in, t_in = torch.cat([x, x]), torch.cat([timestep, timestep])
-        else:
-            x_in, t_in = x, timestep
-        out = self.transformer(
-            hidden_states=x_in.to(self.dtype),
-            timestep=t_in,
-            encoder_hidden_states=embeds,
-            pooled_projections=pooled,
-            return_dict=False,
-        )[0].float()
-        if guidance_scale <= 1.0:
-            return out
-        return guided_velocity(out, guidance_scale, detach_uncond)
+        neg = self._negative.tensors
+        negative = {"embeds": neg["embeds"].expand(batch, -1, -1), "pooled": neg["pooled"].expand(batch, -1)}
+
+        def forward(x_in, t_in, text):
+            return self.transformer(
+                hidden_states=x_in.to(self.dtype),
+                timestep=t_in,
+                encoder_hidden_states=text["embeds"],
+                pooled_projections=text["pooled"],
+                return_dict=False,
+            )[0].float()
+
+        return guided_velocity(forward, x, timestep, negative, cond.tensors, guidance_scale, detach_uncond)
 
     def sigma_schedule(self, num_steps: int) -> torch.Tensor:
         # The checkpoint's own scheduler decides shift and dynamic shifting, so ask it.
