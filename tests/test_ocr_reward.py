@@ -10,7 +10,7 @@ import torch
 from superflow.rewards import get_reward
 from superflow.rewards import ocr as ocr_module
 from superflow.rewards.ocr import levenshtein, ocr_score, ocr_target, prepare, read_robustly
-from superflow.world.text import TEXT_ALPHABET, make_text_prompts, make_text_splits, render_text
+from superflow.world.text import TEXT_ALPHABET, TEXT_LENGTHS, make_text_prompts, make_text_splits, render_text
 
 NEEDS_RAPIDOCR = "the OCR backend is an optional extra: pip install 'superflow[ocr]' (rapidocr==3.10.0, onnxruntime)"
 
@@ -93,13 +93,21 @@ def test_text_prompts_and_splits(tmp_path):
     assert len(set(prompts)) == 60
     for p in prompts:
         t = ocr_target(p)
-        assert p.count('"') == 2 and 2 <= len(t) <= 4 and set(t) <= set(TEXT_ALPHABET)
+        assert p.count('"') == 2 and len(t) in TEXT_LENGTHS and set(t) <= set(TEXT_ALPHABET)
     train, test = make_text_splits(tmp_path, n_train=120, n_test=30, seed=0)
     assert len(train) == 120 and len(test) == 30
     assert not {ocr_target(p) for p in train} & {ocr_target(p) for p in test}
     assert (tmp_path / "ocr_train.txt").read_text().splitlines() == train
     assert (tmp_path / "ocr_test.txt").read_text().splitlines() == test
     assert make_text_splits(tmp_path / "again", n_train=120, n_test=30, seed=0) == (train, test)
+
+
+def test_text_lengths_are_configurable_and_impossible_splits_are_refused(tmp_path):
+    assert {len(ocr_target(p)) for p in make_text_prompts(200, seed=0, lengths=[4])} == {4}
+    assert {len(ocr_target(p)) for p in make_text_prompts(400, seed=0, lengths=[2, 3])} == {2, 3}
+    # 20 single characters cannot fill 2 x (30 + 10) prompts with disjoint targets.
+    with pytest.raises(ValueError, match="cannot fill disjoint splits"):
+        make_text_splits(tmp_path, n_train=30, n_test=10, lengths=[1])
 
 
 def test_render_text_is_deterministic_dark_on_light():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from superflow.world.text import TEXT_LENGTHS
+
 
 def _cmd_world(args) -> int:
     """Write the mini world's seeded prompt splits (GenEval-style scenes and text signs)."""
@@ -12,7 +14,7 @@ def _cmd_world(args) -> int:
 
     out = Path(args.output_dir)
     make_splits(out / "geneval", n_train=args.n_train, n_test=args.n_test, seed=args.seed)
-    make_text_splits(out / "ocr", n_train=args.n_train, n_test=args.n_test, seed=args.seed)
+    make_text_splits(out / "ocr", n_train=args.n_train, n_test=args.n_test, seed=args.seed, lengths=args.text_lengths)
     print(f"mini world prompts written under {out}")
     return 0
 
@@ -68,6 +70,14 @@ def register(sub) -> None:
     p.add_argument("--n-train", type=int, default=2000)
     p.add_argument("--n-test", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--text-lengths",
+        type=int,
+        nargs="+",
+        default=list(TEXT_LENGTHS),
+        metavar="N",
+        help=f"characters per sign of the OCR analogue (default: {' '.join(map(str, TEXT_LENGTHS))})",
+    )
     p.set_defaults(func=_cmd_world)
 
     p = sub.add_parser("pretrain", help="pretrain MiniFlow on the mini world's renders (CPU)")

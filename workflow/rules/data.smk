@@ -15,13 +15,14 @@ if WORLD:
             seed=WORLD["seed"],
             n_train=WORLD["n_train"],
             n_test=WORLD["n_test"],
+            text_lengths=" ".join(str(n) for n in WORLD.get("text_lengths", [2, 3])),
         log:
             f"{RUNS}/logs/world.log",
         conda:
             ENV
         shell:
             "superflow world --output-dir {params.folder} --n-train {params.n_train} --n-test {params.n_test}"
-            " --seed {params.seed} > {log} 2>&1"
+            " --seed {params.seed} --text-lengths {params.text_lengths} > {log} 2>&1"
 
 else:
 
