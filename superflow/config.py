@@ -135,6 +135,11 @@ class AlgorithmConfig:
         "Do not train on groups whose rewards all tie (no signal with a group baseline).", None
     )
     tracker: str = _help("'auto' (Beta for rewards in [0, 1], else Gaussian), 'beta' or 'gaussian'.", "auto")
+    unseen_prior: str = _help(
+        "What an unseen prompt's tracker value and uncertainty are: 'fixed' (the tracker's prior) or 'tag' "
+        "(pooled over the seen prompts with the same metadata tag; one pool when prompts have no tags).",
+        "fixed",
+    )
     rho: float = _help("Tracker forgetting factor in (0, 1].", 0.9)
     rho_half_life: float | None = _help("If set, drift-adaptive rho = 2^(-D / half_life) (SPO).", None)
     budget: int | None = _help("Images per epoch; default prompts_per_epoch * group_size.", None)
@@ -185,6 +190,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "algorithm.group_sizes": ("fixed", "neyman", "bins"),
     "algorithm.step_advantage": ("trajectory", "noise_weighted", "paper", "tweedie_td", "mixed"),
     "algorithm.tracker": ("auto", "beta", "gaussian"),
+    "algorithm.unseen_prior": ("fixed", "tag"),
     "model.kind": ("sd3", "mini"),
     "model.dtype": ("float32", "bfloat16", "float16"),
 }

@@ -44,6 +44,10 @@ class PromptSet:
             )
         return tags
 
+    def tag_of(self) -> dict[str, str]:
+        """Prompt -> its metadata ``tag`` ("" for a prompt without one)."""
+        return {p: m.get("tag", "") for p, m in zip(self.prompts, self.metadata)}
+
     def head(self, n: int) -> PromptSet:
         """The first ``n`` prompts."""
         return PromptSet(self.prompts[:n], self.metadata[:n], self.source)

@@ -93,7 +93,7 @@ class Trainer:
             self.params, lr=t.lr, betas=(t.adam_beta1, t.adam_beta2), eps=t.adam_eps, weight_decay=t.weight_decay
         )
         self.ema = EMA(self.params, decay=t.ema_decay, update_every=t.ema_every) if t.ema else None
-        self.tracker = make_tracker_from_config(cfg.algorithm, bounded_unit=self.reward.bounded_unit)
+        self.tracker = make_tracker_from_config(cfg.algorithm, self.reward.bounded_unit, self.train_prompts.tag_of())
         self.step_estimator = make_step_estimator_from_config(cfg.algorithm)
         self.epoch = 0
         self.global_step = 0

@@ -69,13 +69,14 @@ def test_config_choices_are_the_names_the_rl_factories_know():
     from superflow.rl.advantages import BASELINES
     from superflow.rl.allocation import GROUP_SIZE_RULES, PROMPT_DRAWS
     from superflow.rl.step_advantages import STEP_ESTIMATORS
-    from superflow.rl.trackers import TRACKERS
+    from superflow.rl.trackers import TRACKERS, UNSEEN_PRIORS
 
     assert set(CHOICES["algorithm.baseline"]) == set(BASELINES)
     assert set(CHOICES["algorithm.prompt_draw"]) == set(PROMPT_DRAWS)
     assert set(CHOICES["algorithm.group_sizes"]) == set(GROUP_SIZE_RULES)
     assert set(CHOICES["algorithm.step_advantage"]) == set(STEP_ESTIMATORS)
     assert set(CHOICES["algorithm.tracker"]) == {"auto", *TRACKERS}
+    assert set(CHOICES["algorithm.unseen_prior"]) == set(UNSEEN_PRIORS)
 
 
 def test_every_preset_loads():

@@ -159,6 +159,45 @@ def test_gaussian_unseen_uses_pooled_statistics():
     assert t.seen(["a", "new"]).tolist() == [True, False]
 
 
+def test_unseen_prompt_borrows_its_tags_pooled_records():
+    groups = {"a1": "easy", "a2": "easy", "a3": "easy", "b1": "hard", "b2": "hard", "c1": "other"}
+    t = BetaTracker(rho=1.0, groups=groups)
+    t.update(["a1"] * 4 + ["a2"] * 4 + ["b1"] * 4, np.array([1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 0, 0.0]))
+    # Records (prior 0.5, 0.5): a1 (3.5, 1.5) p=0.7, a2 (4.5, 0.5) p=0.9, b1 (1.5, 3.5) p=0.3.
+    p_a1, p_a2, p_b1 = 0.7, 0.9, 0.3
+    rms_easy = math.sqrt((p_a1 * (1 - p_a1) + p_a2 * (1 - p_a2)) / 2)
+    np.testing.assert_allclose(t.value(["a3", "b2", "c1"]), [(p_a1 + p_a2) / 2, p_b1, 0.5])
+    np.testing.assert_allclose(
+        t.uncertainty(["a3", "b2", "c1", "a1"]),
+        [rms_easy, math.sqrt(p_b1 * (1 - p_b1)), 0.5, math.sqrt(p_a1 * (1 - p_a1))],
+    )
+    # Without groups every unseen prompt ties at the prior, whatever was seen.
+    flat = BetaTracker(rho=1.0)
+    flat.update(["a1"] * 4, np.array([1, 1, 1, 0.0]))
+    np.testing.assert_allclose(flat.uncertainty(["a3", "b2"]), [0.5, 0.5])
+    # A key outside the mapping pools with the other untagged prompts; groups are not checkpoint state.
+    g = GaussianTracker(groups={"x": "t"})
+    g.update(["x", "x", "y", "y"], np.array([0.0, 2.0, 10.0, 14.0]))
+    np.testing.assert_allclose(g.value(["x2", "z"]), [12.0, 12.0])
+    np.testing.assert_allclose(GaussianTracker(groups={"x2": "t"}).value(["x2"]), [0.0])
+    assert set(g.state_dict()) == {"kind", "rho", "records"}
+
+
+def test_unseen_prior_from_config_uses_the_prompt_tags():
+    from types import SimpleNamespace
+
+    from superflow.rl.trackers import make_tracker_from_config
+
+    algorithm = SimpleNamespace(tracker="auto", rho=1.0, unseen_prior="tag")
+    t = make_tracker_from_config(algorithm, bounded_unit=True, tags={"p": "count", "q": "count"})
+    t.update(["p", "p"], np.array([1.0, 1.0]))
+    np.testing.assert_allclose(t.value(["q"]), [2.5 / 3])
+    fixed = make_tracker_from_config(SimpleNamespace(tracker="auto", rho=1.0, unseen_prior="fixed"), True, {"q": "c"})
+    assert fixed.groups is None
+    with pytest.raises(ValueError, match="unknown unseen prior 'tags'; known: fixed, tag"):
+        make_tracker_from_config(SimpleNamespace(tracker="auto", rho=1.0, unseen_prior="tags"), True)
+
+
 def test_gaussian_accepts_unbounded_and_torch_rewards():
     t = GaussianTracker()
     t.update(["a", "a"], torch.tensor([25.0, -3.0]))

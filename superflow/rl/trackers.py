@@ -40,9 +40,10 @@ class _Tracker:
     #: Number of floats in one record (the sufficient statistics of one prompt).
     _record_size: int = 0
 
-    def __init__(self, rho: float = 1.0) -> None:
+    def __init__(self, rho: float = 1.0, groups: Mapping[str, str] | None = None) -> None:
         self.rho = _check_rho(rho, "rho")
         self._records: dict[str, list[float]] = {}
+        self.groups = dict(groups) if groups is not None else None
 
     # -- hooks implemented by the concrete trackers ---------------------------------------------
     def _fresh(self) -> list[float]:
@@ -63,6 +64,30 @@ class _Tracker:
     def _unseen(self) -> tuple[float, float]:
         """(value, uncertainty) reported for a prompt the tracker has no evidence for."""
         raise NotImplementedError
+
+    def _pooled(self, records: list[list[float]]) -> tuple[float, float]:
+        """(mean value, root-mean-square uncertainty) of ``records``: what a prompt like them expects."""
+        value = float(np.mean([self._record_value(r) for r in records]))
+        return value, math.sqrt(float(np.mean([self._record_uncertainty(r) ** 2 for r in records])))
+
+    def _fallbacks(self, keys: list[str]) -> dict[str, tuple[float, float]]:
+        """(value, uncertainty) of each unseen key: its group's pooled records when the tracker has
+        groups and has seen prompts of that group, else ``_unseen()``.
+
+        Most training prompts come up once or twice in a run (thousands of prompts, tens per epoch),
+        so without groups nearly every prompt drawn is unseen and ties at the prior: the allocation
+        then has nothing to rank. A prompt's group (its GenEval tag, say) predicts its reward spread.
+        """
+        unseen = [k for k in keys if k not in self._records]
+        if not unseen:
+            return {}
+        if self.groups is None:
+            return dict.fromkeys(unseen, self._unseen())
+        members: dict[str, list[list[float]]] = {}
+        for k, record in self._records.items():
+            members.setdefault(self.groups.get(k, ""), []).append(record)
+        pooled = {g: self._pooled(records) for g, records in members.items()}
+        return {k: pooled.get(self.groups.get(k, ""), None) or self._unseen() for k in unseen}
 
     # -- public API -----------------------------------------------------------------------------
     def update(
@@ -110,17 +135,18 @@ class _Tracker:
     def value(self, keys: Sequence[str]) -> np.ndarray:
         """Expected reward of each prompt (the tracker baseline)."""
         keys = self._check_keys(keys)
-        fallback = self._unseen()[0] if any(k not in self._records for k in keys) else 0.0
+        fallback = self._fallbacks(keys)
         return np.array(
-            [self._record_value(self._records[k]) if k in self._records else fallback for k in keys], dtype=np.float64
+            [self._record_value(self._records[k]) if k in self._records else fallback[k][0] for k in keys],
+            dtype=np.float64,
         )
 
     def uncertainty(self, keys: Sequence[str]) -> np.ndarray:
         """Reward standard deviation of each prompt (drives group sizes and prompt draws)."""
         keys = self._check_keys(keys)
-        fallback = self._unseen()[1] if any(k not in self._records for k in keys) else 0.0
+        fallback = self._fallbacks(keys)
         return np.array(
-            [self._record_uncertainty(self._records[k]) if k in self._records else fallback for k in keys],
+            [self._record_uncertainty(self._records[k]) if k in self._records else fallback[k][1] for k in keys],
             dtype=np.float64,
         )
 
@@ -196,8 +222,14 @@ class BetaTracker(_Tracker):
     kind = "beta"
     _record_size = 2
 
-    def __init__(self, rho: float = 1.0, prior_alpha: float = 0.5, prior_beta: float = 0.5) -> None:
-        super().__init__(rho)
+    def __init__(
+        self,
+        rho: float = 1.0,
+        prior_alpha: float = 0.5,
+        prior_beta: float = 0.5,
+        groups: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(rho, groups)
         self.prior_alpha = check_float(prior_alpha, "prior_alpha", lo=0.0, lo_open=True)
         self.prior_beta = check_float(prior_beta, "prior_beta", lo=0.0, lo_open=True)
 
@@ -266,10 +298,7 @@ class GaussianTracker(_Tracker):
     def _unseen(self) -> tuple[float, float]:
         if not self._records:
             return 0.0, 1.0
-        records = list(self._records.values())
-        mean = float(np.mean([self._record_value(r) for r in records]))
-        std = math.sqrt(float(np.mean([self._record_variance(r) for r in records])))
-        return mean, std
+        return self._pooled(list(self._records.values()))
 
 
 #: Tracker kinds by name, as the config spells them.
@@ -283,11 +312,24 @@ def make_tracker(kind: str, **kwargs: Any) -> BetaTracker | GaussianTracker:
     return TRACKERS[kind](**kwargs)  # type: ignore[return-value]
 
 
-def make_tracker_from_config(algorithm, bounded_unit: bool) -> BetaTracker | GaussianTracker:
+#: The config's names of what an unseen prompt borrows (``algorithm.unseen_prior``); ``config.CHOICES``
+#: must list the same (a test checks).
+UNSEEN_PRIORS = ("fixed", "tag")
+
+
+def make_tracker_from_config(
+    algorithm, bounded_unit: bool, tags: Mapping[str, str] | None = None
+) -> BetaTracker | GaussianTracker:
     """The tracker ``algorithm.tracker`` names; ``"auto"`` is Beta for a reward bounded to [0, 1]
-    (success counts), Gaussian otherwise."""
+    (success counts), Gaussian otherwise. With ``algorithm.unseen_prior="tag"`` an unseen prompt
+    borrows the pooled records of the seen prompts with its tag (``tags``: prompt -> tag)."""
     kind = algorithm.tracker if algorithm.tracker != "auto" else ("beta" if bounded_unit else "gaussian")
-    return make_tracker(kind, rho=algorithm.rho)
+    if algorithm.unseen_prior not in UNSEEN_PRIORS:
+        raise ValueError(f"unknown unseen prior {algorithm.unseen_prior!r}; known: {', '.join(UNSEEN_PRIORS)}")
+    groups = None
+    if algorithm.unseen_prior == "tag":
+        groups = dict(tags) if tags is not None else {}
+    return make_tracker(kind, rho=algorithm.rho, groups=groups)
 
 
 def drift_adaptive_rho(
