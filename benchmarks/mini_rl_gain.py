@@ -16,7 +16,15 @@ Usage (after ``superflow world``, ``superflow pretrain`` and ``superflow train-p
 The arms: ``flowgrpo`` (the task's preset) and ``shuffled_reward``, the same runs with every epoch's
 rewards permuted across its samples (``reward.shuffle_within_epoch``): a control that should gain
 nothing. The acceptance criterion of the mini world is ``gain > 3 * seed std`` for Flow-GRPO on every
-task, and under one seed std for the control.
+task, and under one seed std for the control. ``--arm NAME KEY=VALUE ...`` adds an arm of your own
+(e.g. ``--arm superflow_m12 method=superflow algorithm.m_max=12``).
+
+Choosing hyperparameters must not look at the test prompts: ``--validation N`` holds out N of the
+task's *training* prompts (a seeded draw), trains on the rest and evaluates every model, the base
+included, on those N instead of the test prompts::
+
+    python benchmarks/mini_rl_gain.py --tasks geneval --validation 300 --arms flowgrpo \
+        --arm superflow method=superflow --output-dir results/superflow_validation
 """
 
 from __future__ import annotations
@@ -88,6 +96,25 @@ def headline(result: dict, task: str) -> dict:
     return row
 
 
+def validation_split(config: str, overrides: list[str], n: int, folder: Path, seed: int = 0) -> list[str]:
+    """Hold out ``n`` of the config's training prompts (seeded draw, lines copied verbatim): overrides
+    that train on the rest and evaluate on the held-out ones."""
+    import numpy as np
+
+    from superflow.config import load_config
+
+    source = Path(load_config(config, overrides).data.train_prompts)
+    lines = [line for line in source.read_text().splitlines() if line.strip()]
+    if not 0 < n < len(lines):
+        raise SystemExit(f"--validation {n}: {source} has {len(lines)} prompts")
+    held = set(np.random.default_rng(seed).permutation(len(lines))[:n].tolist())
+    folder.mkdir(parents=True, exist_ok=True)
+    train, val = folder / f"train{source.suffix}", folder / f"validation{source.suffix}"
+    train.write_text("".join(line + "\n" for i, line in enumerate(lines) if i not in held))
+    val.write_text("".join(line + "\n" for i, line in enumerate(lines) if i in held))
+    return [f"data.train_prompts={train}", f"data.test_prompts={val}"]
+
+
 def run_keys(frame: pd.DataFrame) -> list[tuple[str, str, int]]:
     """(task, arm, seed) per row; the base model's missing seed is -1."""
     seeds = pd.to_numeric(frame["seed"]).fillna(-1).astype(int)
@@ -99,6 +126,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument(
+        "--arm",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar="NAME KEY=VALUE",
+        help="an extra arm: its name, then its overrides on top of the task's preset (repeatable)",
+    )
+    parser.add_argument(
+        "--validation",
+        type=int,
+        default=0,
+        metavar="N",
+        help="evaluate on N held-out training prompts instead of the test prompts (for choosing hyperparameters)",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side, one core each")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
     parser.add_argument("--runs-dir", default="runs/mini_rl_gain")
@@ -108,9 +150,18 @@ def main(argv: list[str] | None = None) -> int:
 
     runs, out = Path(args.runs_dir), Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    arms = {name: ARMS[name] for name in args.arms}
+    for name, *overrides in args.arm:
+        if name in arms or any("=" not in o for o in overrides):
+            raise SystemExit(f"--arm {name}: the name must be new and every override KEY=VALUE")
+        arms[name] = overrides
+    task_sets = {t: list(args.set) for t in args.tasks}
+    if args.validation and not args.report_only:
+        for t in args.tasks:
+            task_sets[t] += validation_split(TASKS[t], args.set, args.validation, runs / t / "validation")
     cores = list(range(os.cpu_count() or 1))
     jobs: list[tuple[str, str, int | None]] = [(t, "base", None) for t in args.tasks] + [
-        (t, arm, s) for t in args.tasks for arm in args.arms for s in args.seeds
+        (t, arm, s) for t in args.tasks for arm in arms for s in args.seeds
     ]
 
     def one(index_job):
@@ -119,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         config = TASKS[task]
         if seed is None:  # the pretrained base model
             result_path = runs / task / "base_eval.json"
-            seconds = run_logged(evaluate_cmd(config, args.set, result_path), runs / task / "base_eval.log", core)
+            seconds = run_logged(
+                evaluate_cmd(config, task_sets[task], result_path), runs / task / "base_eval.log", core
+            )
             return {
                 "task": task,
                 "model": "base",
@@ -128,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 **headline(json.loads(result_path.read_text()), task),
             }
         run_dir = runs / task / arm / f"seed{seed}"
-        overrides = [*args.set, *ARMS[arm]]
+        overrides = [*task_sets[task], *arms[arm]]
         train = [
             sys.executable,
             "-m",
@@ -147,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         train += [x for o in overrides for x in ("--set", o)]
         train_seconds = run_logged(train, run_dir / "train.log", core)
         result_path = run_dir / "test_eval.json"
-        eval_overrides = [*args.set, f"model.path={run_dir / 'lora'}"]
+        eval_overrides = [*task_sets[task], *arms[arm], f"model.path={run_dir / 'lora'}"]
         eval_seconds = run_logged(evaluate_cmd(config, eval_overrides, result_path), run_dir / "eval.log", core)
         metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
         phases = {
@@ -187,7 +240,11 @@ def main(argv: list[str] | None = None) -> int:
         for col in metric_cols:
             if pd.isna(base.get(col)):
                 continue
-            for arm in (a for a in ARMS if ((table.task == task) & (table.model == a)).any()):
+            for arm in (
+                a
+                for a in dict.fromkeys(table.model)
+                if a != "base" and ((table.task == task) & (table.model == a)).any()
+            ):
                 tuned = table[(table.task == task) & (table.model == arm)]
                 mean, std = tuned[col].mean(), tuned[col].std(ddof=1)
                 summary.append(
