@@ -66,7 +66,8 @@ def test_dry_run_plans_the_whole_study(scale, tmp_path):
     # The default (no arguments) is the mini scale; the paper scale is one --config value away.
     result = snakemake(work, "-n", "reproduce_table1", *([] if scale == "mini" else ["--config", "scale=paper"]))
     jobs = planned_jobs(result)
-    assert jobs["train"] == 9 and jobs["evaluate_run"] == 9 and jobs["evaluate_base"] == 3
+    runs = 27 if scale == "mini" else 9  # 3 tasks x 3 methods x the scale's seeds (mini: 3, paper: 1)
+    assert jobs["train"] == runs and jobs["evaluate_run"] == runs and jobs["evaluate_base"] == 3
     if scale == "mini":
         assert jobs["pretrain"] == 1 and jobs["preference_model"] == 1 and jobs["world"] == 1
     else:
@@ -76,10 +77,12 @@ def test_dry_run_plans_the_whole_study(scale, tmp_path):
         assert "gpu=1" in result.stdout + result.stderr
 
 
-def test_more_seeds_from_the_command_line_add_only_their_runs(tmp_path):
+def test_seeds_from_the_command_line_set_the_runs(tmp_path):
     work = workdir_for(tmp_path / "work")
-    jobs = planned_jobs(snakemake(work, "-n", "reproduce_table1", "--config", "seeds=[0,1,2]"))
-    assert jobs["train"] == 27 and jobs["evaluate_run"] == 27 and jobs["pretrain"] == 1
+    jobs = planned_jobs(snakemake(work, "-n", "reproduce_table1", "--config", "seeds=[0]"))
+    assert jobs["train"] == 9 and jobs["evaluate_run"] == 9 and jobs["pretrain"] == 1
+    jobs = planned_jobs(snakemake(work, "-n", "reproduce_table1", "--config", "seeds=[0,1,2,3]"))
+    assert jobs["train"] == 36 and jobs["evaluate_run"] == 36
 
 
 def test_config_typo_is_rejected_with_the_key(tmp_path):
