@@ -19,9 +19,11 @@ nothing. The acceptance criterion of the mini world is ``gain > 3 * seed std`` f
 task, and under one seed std for the control. ``--arm NAME KEY=VALUE ...`` adds an arm of your own
 (e.g. ``--arm superflow_m12 method=superflow algorithm.m_max=12``).
 
-Choosing hyperparameters must not look at the test prompts: ``--validation N`` holds out N of the
-task's *training* prompts (a seeded draw), trains on the rest and evaluates every model, the base
-included, on those N instead of the test prompts::
+Choosing hyperparameters must not look at the test prompts: ``--validation N`` holds out about N of
+the task's *training* prompts (whole sign targets or GenEval requirement sets, a seeded draw), trains
+on the rest and evaluates every model, the base included, on those instead of the test prompts; its
+folders default to ``runs/mini_rl_gain_validation`` and ``results/mini_rl_gain_validation`` (the
+``test_reward`` column then holds the validation reward)::
 
     python benchmarks/mini_rl_gain.py --tasks geneval --validation 300 --arms flowgrpo \
         --arm superflow method=superflow --output-dir results/superflow_validation
@@ -96,18 +98,34 @@ def headline(result: dict, task: str) -> dict:
     return row
 
 
+def _split_group(line: str) -> str:
+    """What a validation prompt must not share with training: an OCR sign's target string, a GenEval
+    prompt's requirement set (as the world's own test split holds them out)."""
+    if line.lstrip().startswith("{"):
+        record = json.loads(line)
+        return json.dumps([record.get("tag"), record.get("include"), record.get("exclude")], sort_keys=True)
+    return line.split('"')[1] if line.count('"') >= 2 else line
+
+
 def validation_split(config: str, overrides: list[str], n: int, folder: Path, seed: int = 0) -> list[str]:
-    """Hold out ``n`` of the config's training prompts (seeded draw, lines copied verbatim): overrides
-    that train on the rest and evaluate on the held-out ones."""
+    """Hold out about ``n`` of the config's training prompts, whole groups at a time (seeded draw,
+    lines copied verbatim): overrides that train on the rest and evaluate on the held-out ones."""
     import numpy as np
 
     from superflow.config import load_config
 
     source = Path(load_config(config, overrides).data.train_prompts)
     lines = [line for line in source.read_text().splitlines() if line.strip()]
-    if not 0 < n < len(lines):
-        raise SystemExit(f"--validation {n}: {source} has {len(lines)} prompts")
-    held = set(np.random.default_rng(seed).permutation(len(lines))[:n].tolist())
+    groups: dict[str, list[int]] = {}
+    for i, line in enumerate(lines):
+        groups.setdefault(_split_group(line), []).append(i)
+    held: set[int] = set()
+    for g in np.random.default_rng(seed).permutation(len(groups)):
+        if len(held) >= n:
+            break
+        held.update(list(groups.values())[g])
+    if not 0 < n or len(held) >= len(lines):
+        raise SystemExit(f"--validation {n}: {source} has {len(lines)} prompts in {len(groups)} groups")
     folder.mkdir(parents=True, exist_ok=True)
     train, val = folder / f"train{source.suffix}", folder / f"validation{source.suffix}"
     train.write_text("".join(line + "\n" for i, line in enumerate(lines) if i not in held))
@@ -143,17 +161,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side, one core each")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
-    parser.add_argument("--runs-dir", default="runs/mini_rl_gain")
-    parser.add_argument("--output-dir", default="results/mini_rl_gain")
+    parser.add_argument("--runs-dir", default=None, help="default runs/mini_rl_gain (runs/mini_rl_gain_validation)")
+    parser.add_argument(
+        "--output-dir", default=None, help="default results/mini_rl_gain (results/mini_rl_gain_validation)"
+    )
     parser.add_argument("--report-only", action="store_true", help="rebuild summary files from an existing runs.csv")
     args = parser.parse_args(argv)
 
-    runs, out = Path(args.runs_dir), Path(args.output_dir)
+    # Validation runs never share folders (or runs.csv rows) with the test runs.
+    suffix = "_validation" if args.validation else ""
+    runs = Path(args.runs_dir or f"runs/mini_rl_gain{suffix}")
+    out = Path(args.output_dir or f"results/mini_rl_gain{suffix}")
     out.mkdir(parents=True, exist_ok=True)
     arms = {name: ARMS[name] for name in args.arms}
     for name, *overrides in args.arm:
-        if name in arms or any("=" not in o for o in overrides):
-            raise SystemExit(f"--arm {name}: the name must be new and every override KEY=VALUE")
+        if name in arms or name == "base" or any("=" not in o for o in overrides):
+            raise SystemExit(f"--arm {name}: the name must be new (not 'base') and every override KEY=VALUE")
+        if any(o.startswith("data.") for o in overrides):
+            raise SystemExit(f"--arm {name}: arms change training, not the prompts (data.* is the task's)")
         arms[name] = overrides
     task_sets = {t: list(args.set) for t in args.tasks}
     if args.validation and not args.report_only:
@@ -200,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         train += [x for o in overrides for x in ("--set", o)]
         train_seconds = run_logged(train, run_dir / "train.log", core)
         result_path = run_dir / "test_eval.json"
-        eval_overrides = [*task_sets[task], *arms[arm], f"model.path={run_dir / 'lora'}"]
+        # Arms change training only: every model is evaluated like the base (task overrides, same sampler).
+        eval_overrides = [*task_sets[task], f"model.path={run_dir / 'lora'}"]
         eval_seconds = run_logged(evaluate_cmd(config, eval_overrides, result_path), run_dir / "eval.log", core)
         metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
         phases = {
@@ -283,7 +309,12 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Commands: {command_text}. Machine: {env['cpu']}, {env['cpus']} cores, torch {env['torch']}, {env['date']}; "
         f"seeds {seeds}, each run on one core). Acceptance: Flow-GRPO's gain > 3 x the seed std; the "
-        "shuffled-reward control's < 1 x.",
+        "shuffled-reward control's < 1 x."
+        + (
+            f" Held-out set: {args.validation} validation prompts cut from the training prompts (not the test set)."
+            if args.validation
+            else ""
+        ),
         "",
         to_markdown(summary),
         "",

@@ -10,7 +10,14 @@ import torch
 from superflow.rewards import get_reward
 from superflow.rewards import ocr as ocr_module
 from superflow.rewards.ocr import levenshtein, ocr_score, ocr_target, prepare, read_robustly
-from superflow.world.text import TEXT_ALPHABET, TEXT_LENGTHS, make_text_prompts, make_text_splits, render_text
+from superflow.world.text import (
+    TEXT_ALPHABET,
+    TEXT_LENGTHS,
+    TEXT_TEMPLATES,
+    make_text_prompts,
+    make_text_splits,
+    render_text,
+)
 
 NEEDS_RAPIDOCR = "the OCR backend is an optional extra: pip install 'superflow[ocr]' (rapidocr==3.10.0, onnxruntime)"
 
@@ -102,12 +109,20 @@ def test_text_prompts_and_splits(tmp_path):
     assert make_text_splits(tmp_path / "again", n_train=120, n_test=30, seed=0) == (train, test)
 
 
-def test_text_lengths_are_configurable_and_impossible_splits_are_refused(tmp_path):
+def test_text_lengths_are_configurable_and_impossible_splits_are_refused(tmp_path, monkeypatch):
     assert {len(ocr_target(p)) for p in make_text_prompts(200, seed=0, lengths=[4])} == {4}
     assert {len(ocr_target(p)) for p in make_text_prompts(400, seed=0, lengths=[2, 3])} == {2, 3}
     # 20 single characters cannot fill 2 x (30 + 10) prompts with disjoint targets.
     with pytest.raises(ValueError, match="cannot fill disjoint splits"):
         make_text_splits(tmp_path, n_train=30, n_test=10, lengths=[1])
+    with pytest.raises(ValueError, match="100 distinct prompts asked for"):
+        make_text_prompts(100, lengths=[1])  # 20 characters x 3 templates
+    # A draw whose targets all reappear in the test split leaves the training split short: refused.
+    import superflow.world.text as text
+
+    monkeypatch.setattr(text, "make_text_prompts", lambda n, seed, lengths: [t.format("K7") for t in TEXT_TEMPLATES])
+    with pytest.raises(ValueError, match="only 0 training prompts"):
+        make_text_splits(tmp_path, n_train=2, n_test=1, lengths=[2])
 
 
 def test_render_text_is_deterministic_dark_on_light():

@@ -9,7 +9,7 @@ import pytest
 from superflow.world.prompts import make_splits
 from superflow.world.render import render_scene
 from superflow.world.spec import BACKGROUND, COLOURS, RELATIONS, SHAPES, TAGS
-from superflow.world.text import TEXT_ALPHABET, make_text_prompts, make_text_splits, render_text
+from superflow.world.text import TEXT_ALPHABET, TEXT_LENGTHS, make_text_prompts, make_text_splits, render_text
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_text_prompts_and_renders(tmp_path):
     assert not targets(train) & targets(test)
     for p in make_text_prompts(50, seed=1):
         t = p.split('"')[1]
-        assert 2 <= len(t) <= 4 and set(t) <= set(TEXT_ALPHABET)
+        assert len(t) in TEXT_LENGTHS and set(t) <= set(TEXT_ALPHABET)
     img = render_text("K7", 32, np.random.default_rng(0))
     assert img.shape == (32, 32, 3) and np.array_equal(img, render_text("K7", 32, np.random.default_rng(0)))
     assert (img.min(axis=-1) < 100).sum() > 10  # ink is on the canvas

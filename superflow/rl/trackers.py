@@ -59,6 +59,9 @@ class _Tracker:
         raise NotImplementedError
 
     def _record_uncertainty(self, record: list[float]) -> float:
+        return math.sqrt(self._record_variance(record))
+
+    def _record_variance(self, record: list[float]) -> float:
         raise NotImplementedError
 
     def _unseen(self) -> tuple[float, float]:
@@ -68,7 +71,7 @@ class _Tracker:
     def _pooled(self, records: list[list[float]]) -> tuple[float, float]:
         """(mean value, root-mean-square uncertainty) of ``records``: what a prompt like them expects."""
         value = float(np.mean([self._record_value(r) for r in records]))
-        return value, math.sqrt(float(np.mean([self._record_uncertainty(r) ** 2 for r in records])))
+        return value, math.sqrt(float(np.mean([self._record_variance(r) for r in records])))
 
     def _fallbacks(self, keys: list[str]) -> dict[str, tuple[float, float]]:
         """(value, uncertainty) of each unseen key: its group's pooled records when the tracker has
@@ -87,7 +90,10 @@ class _Tracker:
         for k, record in self._records.items():
             members.setdefault(self.groups.get(k, ""), []).append(record)
         pooled = {g: self._pooled(records) for g, records in members.items()}
-        return {k: pooled.get(self.groups.get(k, ""), None) or self._unseen() for k in unseen}
+        groups = {k: self.groups.get(k, "") for k in unseen}
+        if any(g not in pooled for g in groups.values()):
+            pooled[None] = self._unseen()  # pools every record (Gaussian): once, not once per key
+        return {k: pooled[g] if g in pooled else pooled[None] for k, g in groups.items()}
 
     # -- public API -----------------------------------------------------------------------------
     def update(
@@ -253,9 +259,9 @@ class BetaTracker(_Tracker):
         alpha, beta = record
         return alpha / (alpha + beta)
 
-    def _record_uncertainty(self, record: list[float]) -> float:
+    def _record_variance(self, record: list[float]) -> float:
         p = self._record_value(record)
-        return math.sqrt(max(p * (1.0 - p), 0.0))
+        return max(p * (1.0 - p), 0.0)
 
     def _unseen(self) -> tuple[float, float]:
         prior = [self.prior_alpha, self.prior_beta]
@@ -291,9 +297,6 @@ class GaussianTracker(_Tracker):
         w, s1, s2 = record
         mean = s1 / w
         return max(s2 / w - mean * mean, 0.0)  # cancellation can make it slightly negative
-
-    def _record_uncertainty(self, record: list[float]) -> float:
-        return math.sqrt(self._record_variance(record))
 
     def _unseen(self) -> tuple[float, float]:
         if not self._records:

@@ -67,6 +67,9 @@ def make_text_prompts(n: int, seed: int = 0, lengths: Sequence[int] = TEXT_LENGT
     """``n`` distinct prompts, each asking for a string of one of ``lengths`` characters in double quotes."""
     if not lengths or min(lengths) < 1:
         raise ValueError(f"text lengths must be positive integers, got {list(lengths)}")
+    possible = len(TEXT_TEMPLATES) * sum(len(TEXT_ALPHABET) ** k for k in set(lengths))
+    if n > possible:
+        raise ValueError(f"{n} distinct prompts asked for; signs of lengths {sorted(set(lengths))} give {possible}")
     rng = np.random.default_rng(seed)
     seen: dict[str, None] = {}
     while len(seen) < n:
@@ -95,6 +98,11 @@ def make_text_splits(
             test_targets.add(target)
         elif target not in test_targets and len(train) < n_train:
             train.append(p)
+    if len(train) < n_train:
+        raise ValueError(
+            f"only {len(train)} training prompts have a target outside the {n_test} test prompts' "
+            f"(asked for {n_train}): allow longer strings or fewer test prompts"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "ocr_train.txt").write_text("\n".join(train) + "\n")
