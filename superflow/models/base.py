@@ -58,9 +58,9 @@ def guided_velocity(
 
     ``uncond`` and ``cond`` hold batch-sized tensors. Without guidance only the conditional branch
     runs. When gradients are on and the unconditional branch is detached (training), that branch runs
-    on its own under ``no_grad``: same numbers as one stacked forward, but autograd keeps activations
-    for, and back-propagates through, half the batch. Otherwise (sampling) one stacked forward is
-    cheaper.
+    on its own under ``no_grad``: the stacked forward's numbers up to float rounding, while autograd
+    keeps activations for, and back-propagates through, half the batch. Otherwise (sampling) one
+    stacked forward is cheaper.
     """
     if guidance_scale <= 1.0:
         return forward(x, timestep, cond)
