@@ -45,6 +45,7 @@ from pathlib import Path
 import pandas as pd
 
 from superflow.reporting.markdown import to_markdown
+from superflow.rewards.ocr import ocr_target
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe_machine
@@ -104,7 +105,7 @@ def _split_group(line: str) -> str:
     if line.lstrip().startswith("{"):
         record = json.loads(line)
         return json.dumps([record.get("tag"), record.get("include"), record.get("exclude")], sort_keys=True)
-    return line.split('"')[1] if line.count('"') >= 2 else line
+    return ocr_target(line)
 
 
 def validation_split(config: str, overrides: list[str], n: int, folder: Path, seed: int = 0) -> list[str]:
@@ -119,12 +120,13 @@ def validation_split(config: str, overrides: list[str], n: int, folder: Path, se
     groups: dict[str, list[int]] = {}
     for i, line in enumerate(lines):
         groups.setdefault(_split_group(line), []).append(i)
+    members = list(groups.values())
     held: set[int] = set()
-    for g in np.random.default_rng(seed).permutation(len(groups)):
+    for g in np.random.default_rng(seed).permutation(len(members)):
         if len(held) >= n:
             break
-        held.update(list(groups.values())[g])
-    if not 0 < n or len(held) >= len(lines):
+        held.update(members[g])
+    if n <= 0 or len(held) >= len(lines):
         raise SystemExit(f"--validation {n}: {source} has {len(lines)} prompts in {len(groups)} groups")
     folder.mkdir(parents=True, exist_ok=True)
     train, val = folder / f"train{source.suffix}", folder / f"validation{source.suffix}"

@@ -329,9 +329,7 @@ def make_tracker_from_config(
     kind = algorithm.tracker if algorithm.tracker != "auto" else ("beta" if bounded_unit else "gaussian")
     if algorithm.unseen_prior not in UNSEEN_PRIORS:
         raise ValueError(f"unknown unseen prior {algorithm.unseen_prior!r}; known: {', '.join(UNSEEN_PRIORS)}")
-    groups = None
-    if algorithm.unseen_prior == "tag":
-        groups = dict(tags) if tags is not None else {}
+    groups = (tags or {}) if algorithm.unseen_prior == "tag" else None
     return make_tracker(kind, rho=algorithm.rho, groups=groups)
 
 

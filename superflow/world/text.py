@@ -1,8 +1,8 @@
 """Text-rendering prompts for the mini world's OCR task (the paper's OCR analogue).
 
-Strings of 2 or 3 characters (``TEXT_LENGTHS``) from an alphabet without look-alike pairs (O/0, I/1, S/5, B/8, Z/2,
-G/6, D, Q) are drawn dark on light with Pillow's built-in scalable font, never a system font, so a
-render looks the same on every machine.
+Strings of 2 or 3 characters (``TEXT_LENGTHS``) from an alphabet without look-alike pairs (O/0,
+I/1, S/5, B/8, Z/2, G/6, D, Q) are drawn dark on light with Pillow's built-in scalable font, never a
+system font, so a render looks the same on every machine.
 """
 
 from __future__ import annotations
@@ -63,11 +63,16 @@ def render_text(
     return np.asarray(image)
 
 
-def make_text_prompts(n: int, seed: int = 0, lengths: Sequence[int] = TEXT_LENGTHS) -> list[str]:
-    """``n`` distinct prompts, each asking for a string of one of ``lengths`` characters in double quotes."""
+def distinct_signs(lengths: Sequence[int]) -> int:
+    """How many different strings of the given lengths the alphabet spells."""
     if not lengths or min(lengths) < 1:
         raise ValueError(f"text lengths must be positive integers, got {list(lengths)}")
-    possible = len(TEXT_TEMPLATES) * sum(len(TEXT_ALPHABET) ** k for k in set(lengths))
+    return sum(len(TEXT_ALPHABET) ** k for k in set(lengths))
+
+
+def make_text_prompts(n: int, seed: int = 0, lengths: Sequence[int] = TEXT_LENGTHS) -> list[str]:
+    """``n`` distinct prompts, each asking for a string of one of ``lengths`` characters in double quotes."""
+    possible = len(TEXT_TEMPLATES) * distinct_signs(lengths)
     if n > possible:
         raise ValueError(f"{n} distinct prompts asked for; signs of lengths {sorted(set(lengths))} give {possible}")
     rng = np.random.default_rng(seed)
@@ -83,7 +88,7 @@ def make_text_splits(
     out_dir: str | Path, n_train: int = 2000, n_test: int = 300, seed: int = 0, lengths: Sequence[int] = TEXT_LENGTHS
 ) -> tuple[list[str], list[str]]:
     """Disjoint train/test text prompts (no target string in both), as ``ocr_train.txt``/``ocr_test.txt``."""
-    distinct = sum(len(TEXT_ALPHABET) ** k for k in set(lengths))
+    distinct = distinct_signs(lengths)
     if distinct < 2 * (n_train + n_test):
         raise ValueError(
             f"{distinct} distinct strings of lengths {sorted(set(lengths))} cannot fill disjoint splits of "
