@@ -161,3 +161,40 @@ def test_trainable_parts_restrict_the_parameters(net):
     assert not any(n.startswith("prompt_encoder.") for n in trained)  # still frozen unless asked
     with pytest.raises(ValueError, match="matches no MiniFlow parameter"):
         MiniFlowPolicy(net=copy.deepcopy(net), trainable=["no_such_layer"])
+
+
+def test_sign_slots_count_characters_inside_each_quote():
+    from superflow.models.mini import sign_slots
+
+    tok = PromptTokenizer.build(PROMPTS, characters="K7AB")
+    ids, _ = tok(['a sign that says "K7A"', "a photo of a red circle", '"A" and "BK"'])
+    slots = sign_slots(ids, max_slot=2).tolist()
+    # a sign that says <q> K 7 A </q>: places 1, 2, then capped at 2; quotes and words get 0
+    assert slots[0][:9] == [0, 0, 0, 0, 0, 1, 2, 2, 0]
+    assert not any(slots[1])
+    assert slots[2][:8] == [0, 1, 0, 0, 0, 1, 2, 0]  # <q> A </q> and <q> B K </q>: each sign restarts at 1
+
+
+def test_position_aware_miniflow_reads_character_order_and_round_trips(tmp_path):
+    torch.manual_seed(0)
+    tok = PromptTokenizer.build(PROMPTS, characters="K7AB")
+    cfg = MiniFlowConfig(channels=(16, 32, 32), vocab=tok.vocab, position_aware=True)
+    net = MiniFlowNet(cfg)
+    assert net.prompt_encoder.slot_embedding is not None and net.attn_mid.position.shape == (1, 64, 32)
+    # Order reaches the encoder through the sign slots even with the absolute positions zeroed.
+    with torch.no_grad():
+        net.prompt_encoder.position_embedding.zero_()
+        torch.nn.init.normal_(net.prompt_encoder.slot_embedding.weight)
+        ids, mask = tok(['a sign that says "K7"', 'a sign that says "7K"'])
+        _, _, pooled = net.prompt_encoder(ids, mask)
+        assert not torch.allclose(pooled[0], pooled[1], atol=1e-4)
+    save_miniflow(net, tmp_path / "m")
+    loaded = load_miniflow(tmp_path / "m")
+    assert loaded.cfg.position_aware
+    x, s = torch.randn(2, 3, 32, 32), torch.tensor([0.3, 0.8])
+    torch.testing.assert_close(loaded(x, s, ids, mask), net(x, s, ids, mask))
+
+
+def test_miniflow_rejects_channels_groupnorm_cannot_split():
+    with pytest.raises(ValueError, match="multiples of 8"):
+        MiniFlowConfig(channels=(20, 40, 80))

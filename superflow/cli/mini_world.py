@@ -31,6 +31,8 @@ def _cmd_pretrain(args) -> int:
         lr=args.lr,
         threads=args.threads,
         caption_noise=args.caption_noise,
+        channels=tuple(args.channels),
+        position_aware=args.position_aware,
     )
     path = pretrain(cfg, resume=args.resume, progress=not args.quiet)
     print(f"MiniFlow written to {path}")
@@ -95,6 +97,19 @@ def register(sub) -> None:
         metavar="P",
         help="probability that a training image disagrees with its caption in the attribute its tag tests "
         "(web-caption noise; 0: perfectly captioned renders)",
+    )
+    p.add_argument(
+        "--channels",
+        type=int,
+        nargs=3,
+        default=[32, 64, 128],
+        metavar=("C0", "C1", "C2"),
+        help="MiniFlow's widths at 32, 16 and 8 px (compute per image grows about as their square)",
+    )
+    p.add_argument(
+        "--position-aware",
+        action="store_true",
+        help="characters know their place in a sign and cross-attention its pixel position",
     )
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     p.add_argument("--quiet", action="store_true")

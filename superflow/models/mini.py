@@ -71,6 +71,16 @@ class PromptTokenizer:
         return ids, ids != 0
 
 
+def sign_slots(ids: torch.Tensor, max_slot: int) -> torch.Tensor:
+    """1-based place of each character token inside its quoted sign (0 elsewhere), capped at ``max_slot``."""
+    index = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
+    none = torch.full_like(index, -1)
+    last_open = torch.where(ids == 2, index, none).cummax(dim=1).values  # <q> is token 2
+    last_close = torch.where(ids == 3, index, none).cummax(dim=1).values  # </q> is token 3
+    inside = (last_open > last_close) & (ids != 2)
+    return torch.where(inside, (index - last_open).clamp(max=max_slot), torch.zeros_like(index))
+
+
 class PromptEncoder(nn.Module):
     """Token embeddings + positions + a small transformer; returns tokens, mask and a pooled vector.
 
@@ -78,16 +88,22 @@ class PromptEncoder(nn.Module):
     (unconditional) prompt. MiniFlow and the preference model both read prompts with it.
     """
 
-    def __init__(self, vocab_size: int, dim: int, layers: int, heads: int, max_tokens: int):
+    def __init__(self, vocab_size: int, dim: int, layers: int, heads: int, max_tokens: int, sign_slots: int = 0):
         super().__init__()
         self.token_embedding = nn.Embedding(vocab_size, dim)
         self.position_embedding = nn.Parameter(torch.zeros(1, max_tokens, dim))
+        # A prompt's absolute positions move with its wording; a character's place inside its quoted
+        # sign does not, and it is what a renderer needs to put the characters in order.
+        self.sign_slots = sign_slots
+        self.slot_embedding = nn.Embedding(sign_slots + 1, dim, padding_idx=0) if sign_slots else None
         layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.0, batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.null_token = nn.Parameter(torch.zeros(1, 1, dim))
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         h = self.token_embedding(ids) + self.position_embedding[:, : ids.shape[1]]
+        if self.slot_embedding is not None:
+            h = h + self.slot_embedding(sign_slots(ids, self.sign_slots))
         h = torch.cat([self.null_token.expand(len(ids), -1, -1), h], dim=1)
         mask = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
         h = self.encoder(h, src_key_padding_mask=~mask)
@@ -105,6 +121,18 @@ class MiniFlowConfig:
     max_tokens: int = 24
     cond_dim: int = 128
     vocab: list[str] = field(default_factory=list)
+    #: Characters know their place in a quoted sign and cross-attention queries know their pixel
+    #: position (docs/MINI_WORLD.md, "Signs in order"). Off for weights pretrained before the option.
+    position_aware: bool = False
+    sign_slots: int = 8
+
+    def __post_init__(self):
+        # GroupNorm uses 8 groups and the cross-attention splits widths over `heads`.
+        if len(self.channels) != 3 or any(c <= 0 or c % 8 or c % self.heads for c in self.channels):
+            raise ValueError(
+                f"MiniFlow channels must be three positive multiples of 8 and of heads={self.heads}, "
+                f"got {tuple(self.channels)}"
+            )
 
 
 def _timestep_embedding(sigma: torch.Tensor, dim: int) -> torch.Tensor:
@@ -132,14 +160,18 @@ class ResBlock(nn.Module):
 class CrossAttention(nn.Module):
     """Image positions attend to the prompt's tokens (padding masked)."""
 
-    def __init__(self, channels: int, text_dim: int, heads: int):
+    def __init__(self, channels: int, text_dim: int, heads: int, positions: int = 0):
         super().__init__()
         self.norm = nn.GroupNorm(8, channels)
         self.attn = nn.MultiheadAttention(channels, heads, kdim=text_dim, vdim=text_dim, batch_first=True)
+        # Without it a query knows its place only through the convolutions' zero padding.
+        self.position = nn.Parameter(0.02 * torch.randn(1, positions, channels)) if positions else None
 
     def forward(self, x, tokens, mask):
         b, c, h, w = x.shape
         q = self.norm(x).flatten(2).transpose(1, 2)
+        if self.position is not None:
+            q = q + self.position
         out, _ = self.attn(q, tokens, tokens, key_padding_mask=~mask, need_weights=False)
         return x + out.transpose(1, 2).reshape(b, c, h, w)
 
@@ -149,21 +181,27 @@ class MiniFlowNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         c0, c1, c2 = cfg.channels
-        self.prompt_encoder = PromptEncoder(len(cfg.vocab), cfg.text_dim, cfg.text_layers, cfg.heads, cfg.max_tokens)
+        slots = cfg.sign_slots if cfg.position_aware else 0
+        self.prompt_encoder = PromptEncoder(
+            len(cfg.vocab), cfg.text_dim, cfg.text_layers, cfg.heads, cfg.max_tokens, sign_slots=slots
+        )
+        half, quarter = (cfg.image_size // 2) ** 2, (cfg.image_size // 4) ** 2
+        if not cfg.position_aware:
+            half = quarter = 0
         self.time_mlp = nn.Sequential(nn.Linear(64, cfg.cond_dim), nn.SiLU(), nn.Linear(cfg.cond_dim, cfg.cond_dim))
         self.text_proj = nn.Linear(cfg.text_dim, cfg.cond_dim)
         self.conv_in = nn.Conv2d(3, c0, 3, padding=1)
         self.down0 = ResBlock(c0, c0, cfg.cond_dim)
         self.pool0 = nn.Conv2d(c0, c1, 3, stride=2, padding=1)
         self.down1 = ResBlock(c1, c1, cfg.cond_dim)
-        self.attn1 = CrossAttention(c1, cfg.text_dim, cfg.heads)
+        self.attn1 = CrossAttention(c1, cfg.text_dim, cfg.heads, half)
         self.pool1 = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
         self.mid1 = ResBlock(c2, c2, cfg.cond_dim)
-        self.attn_mid = CrossAttention(c2, cfg.text_dim, cfg.heads)
+        self.attn_mid = CrossAttention(c2, cfg.text_dim, cfg.heads, quarter)
         self.mid2 = ResBlock(c2, c2, cfg.cond_dim)
         self.up1 = nn.Upsample(scale_factor=2, mode="nearest")
         self.dec1 = ResBlock(c2 + c1, c1, cfg.cond_dim)
-        self.attn_dec1 = CrossAttention(c1, cfg.text_dim, cfg.heads)
+        self.attn_dec1 = CrossAttention(c1, cfg.text_dim, cfg.heads, half)
         self.up0 = nn.Upsample(scale_factor=2, mode="nearest")
         self.dec0 = ResBlock(c1 + c0, c0, cfg.cond_dim)
         self.norm_out = nn.GroupNorm(8, c0)

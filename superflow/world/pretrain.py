@@ -50,6 +50,8 @@ class PretrainConfig:
     #: Probability that a pair's image disagrees with its caption in the attribute its tag tests
     #: (``superflow.world.caption_noise``); 0 pretrains on perfectly captioned renders.
     caption_noise: float = 0.0
+    #: ``MiniFlowConfig.position_aware``: signs rendered in the prompt's character order.
+    position_aware: bool = False
     ema_decay: float = 0.99
     save_every: int = 100
     threads: int = 2
@@ -156,7 +158,14 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         by_kind.setdefault("text" if r.kind == "text" else r.metadata["tag"], []).append(r)
     tokenizer = build_tokenizer(cfg.data_dir)
     torch.manual_seed(cfg.seed)
-    net = MiniFlowNet(MiniFlowConfig(image_size=cfg.image_size, channels=tuple(cfg.channels), vocab=tokenizer.vocab))
+    net = MiniFlowNet(
+        MiniFlowConfig(
+            image_size=cfg.image_size,
+            channels=tuple(cfg.channels),
+            vocab=tokenizer.vocab,
+            position_aware=cfg.position_aware,
+        )
+    )
     params = list(net.parameters())
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = EMA(params, decay=cfg.ema_decay, update_every=1)

@@ -17,6 +17,8 @@ if WORLD:
             batch_size=WORLD["pretrain_batch_size"],
             seed=WORLD["seed"],
             caption_noise=WORLD.get("caption_noise", 0),
+            channels=" ".join(str(c) for c in WORLD.get("channels", [32, 64, 128])),
+            position_aware="--position-aware" if WORLD.get("position_aware", False) else "",
         threads: WORLD["pretrain_threads"]
         log:
             f"{RUNS}/logs/pretrain.log",
@@ -28,7 +30,7 @@ if WORLD:
             # --resume: a killed pretraining continues from its last checkpoint.
             "superflow pretrain --data-dir {params.world} --output-dir {params.folder} --steps {params.steps}"
             " --batch-size {params.batch_size} --seed {params.seed} --caption-noise {params.caption_noise}"
-            " --threads {threads} --resume --quiet > {log} 2>&1"
+            " --channels {params.channels} {params.position_aware} --threads {threads} --resume --quiet > {log} 2>&1"
 
     rule preference_model:
         input:
