@@ -33,6 +33,7 @@ def _cmd_pretrain(args) -> int:
         caption_noise=args.caption_noise,
         channels=tuple(args.channels),
         position_aware=args.position_aware,
+        text_fraction=args.text_fraction,
     )
     path = pretrain(cfg, resume=args.resume, progress=not args.quiet)
     print(f"MiniFlow written to {path}")
@@ -105,6 +106,13 @@ def register(sub) -> None:
         default=[32, 64, 128],
         metavar=("C0", "C1", "C2"),
         help="MiniFlow's widths at 32, 16 and 8 px (compute per image grows about as their square)",
+    )
+    p.add_argument(
+        "--text-fraction",
+        type=float,
+        default=0.4,
+        metavar="F",
+        help="share of pretraining images that are signs (the rest are GenEval scenes)",
     )
     p.add_argument(
         "--position-aware",
