@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from superflow.world.text import TEXT_LENGTHS
@@ -103,7 +104,7 @@ def register(sub) -> None:
         "--channels",
         type=int,
         nargs=3,
-        default=[32, 64, 128],
+        default=[24, 48, 96],
         metavar=("C0", "C1", "C2"),
         help="MiniFlow's widths at 32, 16 and 8 px (compute per image grows about as their square)",
     )
@@ -116,7 +117,8 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--position-aware",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="characters know their place in a sign and cross-attention its pixel position",
     )
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")

@@ -241,7 +241,7 @@ MINIFLOW_WEIGHTS = WeightSpec(
     env_var="SUPERFLOW_MINIFLOW_PATH",
     repo_id=None,
     required_files=("config.json", "model.pt"),
-    how_to_obtain="Pretrain it with `superflow pretrain --output-dir DIR` (about 15 minutes on 2 CPU cores).",
+    how_to_obtain="Pretrain it with `superflow pretrain --output-dir DIR` (about 22 minutes on one CPU core).",
 )
 
 
