@@ -74,7 +74,7 @@ def run_logged(cmd: list[str], log: Path, core: int | None) -> float:
     return time.perf_counter() - start
 
 
-def evaluate_cmd(config: str, overrides: list[str], output: Path) -> list[str]:
+def evaluate_cmd(config: str, overrides: list[str], output: Path, images_per_prompt: int = 1) -> list[str]:
     sets = [x for o in overrides for x in ("--set", o)]
     return [
         sys.executable,
@@ -84,6 +84,8 @@ def evaluate_cmd(config: str, overrides: list[str], output: Path) -> list[str]:
         "--config",
         config,
         *sets,
+        "--images-per-prompt",
+        str(images_per_prompt),
         "--output",
         str(output),
         "--quiet",
@@ -161,6 +163,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="evaluate on N held-out training prompts instead of the test prompts (for choosing hyperparameters)",
     )
+    parser.add_argument(
+        "--eval-images",
+        type=int,
+        default=1,
+        metavar="K",
+        help="images per held-out prompt (GenEval's protocol uses 4; more images, less evaluation noise)",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side, one core each")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
     parser.add_argument("--runs-dir", default=None, help="default runs/mini_rl_gain (runs/mini_rl_gain_validation)")
@@ -198,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         if seed is None:  # the pretrained base model
             result_path = runs / task / "base_eval.json"
             seconds = run_logged(
-                evaluate_cmd(config, task_sets[task], result_path), runs / task / "base_eval.log", core
+                evaluate_cmd(config, task_sets[task], result_path, args.eval_images),
+                runs / task / "base_eval.log",
+                core,
             )
             return {
                 "task": task,
@@ -229,7 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         result_path = run_dir / "test_eval.json"
         # Arms change training only: every model is evaluated like the base (task overrides, same sampler).
         eval_overrides = [*task_sets[task], f"model.path={run_dir / 'lora'}"]
-        eval_seconds = run_logged(evaluate_cmd(config, eval_overrides, result_path), run_dir / "eval.log", core)
+        eval_seconds = run_logged(
+            evaluate_cmd(config, eval_overrides, result_path, args.eval_images), run_dir / "eval.log", core
+        )
         metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
         phases = {
             k: round(sum(m.get(k, 0.0) for m in metrics), 2) for k in ("time_sampling", "time_reward", "time_training")
