@@ -104,7 +104,7 @@ def register(sub) -> None:
         "--channels",
         type=int,
         nargs=3,
-        default=[24, 48, 96],
+        default=[32, 64, 128],
         metavar=("C0", "C1", "C2"),
         help="MiniFlow's widths at 32, 16 and 8 px (compute per image grows about as their square)",
     )
@@ -118,7 +118,7 @@ def register(sub) -> None:
     p.add_argument(
         "--position-aware",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=False,
         help="characters know their place in a sign and cross-attention its pixel position",
     )
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")

@@ -241,7 +241,7 @@ MINIFLOW_WEIGHTS = WeightSpec(
     env_var="SUPERFLOW_MINIFLOW_PATH",
     repo_id=None,
     required_files=("config.json", "model.pt"),
-    how_to_obtain="Pretrain it with `superflow pretrain --output-dir DIR` (about 22 minutes on one CPU core).",
+    how_to_obtain="Pretrain it with `superflow pretrain --output-dir DIR` (about 35 minutes on one CPU core).",
 )
 
 

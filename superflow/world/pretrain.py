@@ -43,7 +43,7 @@ class PretrainConfig:
     final_lr_fraction: float = 0.05
     weight_decay: float = 1e-4
     image_size: int = 32
-    channels: tuple[int, ...] = (24, 48, 96)
+    channels: tuple[int, ...] = (32, 64, 128)
     cfg_dropout: float = 0.1
     text_fraction: float = 0.4
     text_position_jitter: float = 0.0
@@ -51,7 +51,7 @@ class PretrainConfig:
     #: (``superflow.world.caption_noise``); 0 pretrains on perfectly captioned renders.
     caption_noise: float = 0.0
     #: ``MiniFlowConfig.position_aware``: signs rendered in the prompt's character order.
-    position_aware: bool = True
+    position_aware: bool = False
     ema_decay: float = 0.99
     save_every: int = 100
     threads: int = 2

@@ -1,6 +1,6 @@
 """Text-rendering prompts for the mini world's OCR task (the paper's OCR analogue).
 
-Strings of 3 or 4 characters (``TEXT_LENGTHS``) from an alphabet without look-alike pairs (O/0,
+Strings of 2 or 3 characters (``TEXT_LENGTHS``) from an alphabet without look-alike pairs (O/0,
 I/1, S/5, B/8, Z/2, G/6, D, Q) are drawn dark on light with Pillow's built-in scalable font, never a
 system font, so a render looks the same on every machine.
 """
@@ -17,10 +17,10 @@ from PIL import Image, ImageDraw, ImageFont
 TEXT_ALPHABET = "ACEFHKLMNPRTUVXY3479"
 TEXT_BACKGROUND = (245, 245, 245)
 TEXT_TEMPLATES = ('a sign that says "{}"', 'the text "{}"', 'a label reading "{}"')
-#: Sign lengths. A position-aware MiniFlow spells 2-3 characters almost perfectly (nothing left for
-#: RL); at 3-4 characters (font about 9 px on the 32 px canvas) it makes near misses on some samples
-#: of a sign and not on others, the mixture RL shifts (docs/MINI_WORLD.md, "Signs in order").
-TEXT_LENGTHS = (3, 4)
+#: Sign lengths. Four characters shrink the font to about 9 px on a 32 px canvas; the default base
+#: (not position-aware) read 0.16 of such signs against 0.27 for two. A position-aware MiniFlow
+#: spells 2-3 characters almost perfectly and 3-4 with near misses (docs/MINI_WORLD.md, "Signs in order").
+TEXT_LENGTHS = (2, 3)
 
 
 @lru_cache(maxsize=16)

@@ -15,7 +15,7 @@ if WORLD:
             seed=WORLD["seed"],
             n_train=WORLD["n_train"],
             n_test=WORLD["n_test"],
-            text_lengths=" ".join(str(n) for n in WORLD.get("text_lengths", [3, 4])),
+            text_lengths=" ".join(str(n) for n in WORLD.get("text_lengths", [2, 3])),
         log:
             f"{RUNS}/logs/world.log",
         conda:

@@ -17,9 +17,9 @@ if WORLD:
             batch_size=WORLD["pretrain_batch_size"],
             seed=WORLD["seed"],
             caption_noise=WORLD.get("caption_noise", 0),
-            channels=" ".join(str(c) for c in WORLD.get("channels", [24, 48, 96])),
+            channels=" ".join(str(c) for c in WORLD.get("channels", [32, 64, 128])),
             text_fraction=WORLD.get("text_fraction", 0.4),
-            position_aware="--position-aware" if WORLD.get("position_aware", True) else "",
+            position_aware="--position-aware" if WORLD.get("position_aware", False) else "",
         threads: WORLD["pretrain_threads"]
         log:
             f"{RUNS}/logs/pretrain.log",
