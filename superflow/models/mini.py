@@ -75,9 +75,10 @@ def sign_slots(ids: torch.Tensor, max_slot: int) -> torch.Tensor:
     """1-based place of each character token inside its quoted sign (0 elsewhere), capped at ``max_slot``."""
     index = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
     none = torch.full_like(index, -1)
-    last_open = torch.where(ids == 2, index, none).cummax(dim=1).values  # <q> is token 2
-    last_close = torch.where(ids == 3, index, none).cummax(dim=1).values  # </q> is token 3
-    inside = (last_open > last_close) & (ids != 2)
+    opens, closes = ids == _SPECIALS.index(QUOTE_OPEN), ids == _SPECIALS.index(QUOTE_CLOSE)
+    last_open = torch.where(opens, index, none).cummax(dim=1).values
+    last_close = torch.where(closes, index, none).cummax(dim=1).values
+    inside = (last_open > last_close) & ~opens
     return torch.where(inside, (index - last_open).clamp(max=max_slot), torch.zeros_like(index))
 
 
@@ -185,9 +186,9 @@ class MiniFlowNet(nn.Module):
         self.prompt_encoder = PromptEncoder(
             len(cfg.vocab), cfg.text_dim, cfg.text_layers, cfg.heads, cfg.max_tokens, sign_slots=slots
         )
-        half, quarter = (cfg.image_size // 2) ** 2, (cfg.image_size // 4) ** 2
-        if not cfg.position_aware:
-            half = quarter = 0
+        # Query positions of the cross-attentions at 1/2 and 1/4 resolution (none: no embedding).
+        half = (cfg.image_size // 2) ** 2 if cfg.position_aware else 0
+        quarter = (cfg.image_size // 4) ** 2 if cfg.position_aware else 0
         self.time_mlp = nn.Sequential(nn.Linear(64, cfg.cond_dim), nn.SiLU(), nn.Linear(cfg.cond_dim, cfg.cond_dim))
         self.text_proj = nn.Linear(cfg.text_dim, cfg.cond_dim)
         self.conv_in = nn.Conv2d(3, c0, 3, padding=1)
