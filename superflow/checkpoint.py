@@ -1,13 +1,18 @@
-"""Atomic checkpoints and RNG capture, so a killed run resumes exactly where it stopped.
+"""Atomic, self-checking checkpoints and RNG capture, so a killed run resumes exactly where it stopped.
 
 A checkpoint is a folder written under a temporary name and renamed into place only when it is
 complete: a kill at any moment leaves either the previous checkpoint or the new one, never half of
-one.
+one. Its ``meta.json`` records the size and SHA-256 of ``state.pt``, so damage that happens later
+(a truncated copy, a disk error, a sync tool) is found before the state is trusted: a resume
+skips a damaged checkpoint, says which file is wrong and why, and continues from the newest valid
+one. The damaged folder is renamed to ``damaged_<name>`` rather than deleted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import random
 import shutil
@@ -17,7 +22,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from superflow.files import FileFormatError, torch_load
+
+logger = logging.getLogger(__name__)
+
 CHECKPOINT_PREFIX = "epoch_"
+DAMAGED_PREFIX = "damaged_"
+STATE_FILE = "state.pt"
+META_FILE = "meta.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be trusted; the message names the file and what is wrong with it."""
 
 
 def rng_state() -> dict[str, Any]:
@@ -54,15 +70,30 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def save_checkpoint(folder: Path, epoch: int, state: dict[str, Any], meta: dict[str, Any], keep_last: int = 2) -> Path:
-    """Write ``state`` (torch-serialisable) and ``meta`` (JSON) as checkpoint ``epoch``."""
+    """Write ``state`` (torch-serialisable) and ``meta`` (JSON) as checkpoint ``epoch``.
+
+    Keeps the newest ``keep_last`` checkpoints (all when ``keep_last`` <= 0). A failed write (a
+    full disk, a kill) leaves the earlier checkpoints as they were.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{CHECKPOINT_PREFIX}{epoch:06d}"
@@ -70,12 +101,17 @@ def save_checkpoint(folder: Path, epoch: int, state: dict[str, Any], meta: dict[
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    with (tmp / "state.pt").open("wb") as handle:
-        torch.save(state, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    atomic_write_text(tmp / "meta.json", json.dumps({"epoch": epoch, **meta}, indent=2))
-    _fsync_dir(tmp)
+    try:
+        with (tmp / STATE_FILE).open("wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        files = {STATE_FILE: {"bytes": (tmp / STATE_FILE).stat().st_size, "sha256": _sha256(tmp / STATE_FILE)}}
+        atomic_write_text(tmp / META_FILE, json.dumps({"epoch": epoch, **meta, "files": files}, indent=2))
+        _fsync_dir(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
@@ -86,19 +122,96 @@ def save_checkpoint(folder: Path, epoch: int, state: dict[str, Any], meta: dict[
 
 
 def list_checkpoints(folder: Path) -> list[Path]:
+    """Checkpoint folders, oldest first (valid or not: :func:`validate_checkpoint` tells)."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    found = [
-        p
-        for p in folder.iterdir()
-        if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX) and (p / "meta.json").exists()
-    ]
-    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]))
+    found = []
+    for p in folder.iterdir():
+        number = p.name[len(CHECKPOINT_PREFIX) :]
+        if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX) and number.isdigit():
+            found.append((int(number), p))
+    return [p for _, p in sorted(found)]
+
+
+def read_checkpoint_meta(path: Path) -> dict[str, Any]:
+    """``meta.json`` of checkpoint ``path``; a missing or unreadable one raises naming the file."""
+    meta_path = Path(path) / META_FILE
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{meta_path}: missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{meta_path}: not valid JSON ({err})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("epoch"), int):
+        raise CheckpointError(f"{meta_path}: no integer 'epoch' key")
+    return meta
+
+
+def validate_checkpoint(path: Path) -> dict[str, Any]:
+    """Check the metadata and the recorded size and hash of ``state.pt``; returns the metadata.
+
+    Checkpoints written before sizes and hashes were recorded are checked only for presence.
+    """
+    path = Path(path)
+    meta = read_checkpoint_meta(path)
+    state_path = path / STATE_FILE
+    if not state_path.is_file():
+        raise CheckpointError(f"{state_path}: missing")
+    expected = meta.get("files", {}).get(STATE_FILE)
+    if expected is not None:
+        size = state_path.stat().st_size
+        if size != expected["bytes"]:
+            raise CheckpointError(f"{state_path}: {size} bytes, its {META_FILE} records {expected['bytes']}")
+        if _sha256(state_path) != expected["sha256"]:
+            raise CheckpointError(f"{state_path}: content differs from the SHA-256 its {META_FILE} records")
+    return meta
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(state, meta)`` of a checkpoint that passes :func:`validate_checkpoint`."""
     path = Path(path)
-    meta = json.loads((path / "meta.json").read_text())
-    state = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
+    meta = validate_checkpoint(path)
+    try:
+        state = torch_load(path / STATE_FILE, weights_only=False)
+    except (FileFormatError, FileNotFoundError) as err:
+        raise CheckpointError(str(err)) from None
     return state, meta
+
+
+def _set_aside(path: Path) -> Path:
+    target, n = path.with_name(DAMAGED_PREFIX + path.name), 1
+    while target.exists():
+        target, n = path.with_name(f"{DAMAGED_PREFIX}{path.name}.{n}"), n + 1
+    path.rename(target)
+    return target
+
+
+def load_newest_valid_checkpoint(folder: Path) -> tuple[dict[str, Any], dict[str, Any], Path] | None:
+    """``(state, meta, path)`` of the newest checkpoint in ``folder`` that loads, None when there is none.
+
+    Each damaged checkpoint newer than it is logged as a warning (file and reason) and renamed to
+    ``damaged_<name>`` so the run's later saves do not count it; when checkpoints exist but none
+    is valid, raises :class:`CheckpointError` listing every reason.
+    """
+    found = list_checkpoints(folder)
+    problems = []
+    for path in reversed(found):
+        try:
+            state, meta = load_checkpoint(path)
+        except CheckpointError as err:
+            problems.append(str(err))
+            logger.warning("damaged checkpoint skipped: %s", err)
+            continue
+        for damaged in found[found.index(path) + 1 :]:
+            _set_aside(damaged)
+        if problems:
+            logger.warning("resuming from the newest valid checkpoint, %s", path)
+        return state, meta, path
+    if problems:
+        raise CheckpointError(
+            f"no valid checkpoint in {folder} to resume from:\n  "
+            + "\n  ".join(problems)
+            + "\nmove the folder away (or drop --resume) to start over"
+        )
+    return None

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from superflow.files import read_text, read_yaml
 from superflow.strict_dataclasses import ConfigError, build_dataclass, is_dataclass_type
 
 #: Flow-GRPO's LoRA targets: every attention projection of SD3's joint (MM-DiT) blocks. Kept here,
@@ -216,6 +217,9 @@ class Config:
     num_epochs: int = _help("Training epochs (one epoch = sample, score, update).", 100)
     output_dir: str = _help("Run folder: metrics.jsonl, checkpoints/, lora/, config.yaml.", "runs/default")
     save_every: int = _help("Checkpoint every N epochs (and at the end).", 10)
+    save_total_limit: int = _help(
+        "Checkpoints kept (the newest; a resume falls back to an older one when the newest is damaged).", 2
+    )
     eval_every: int = _help("Evaluate on held-out prompts every N epochs (0: never).", 0)
     eval_num_prompts: int = _help("Held-out prompts per evaluation (0: all).", 0)
     eval_seed: int = _help("Seed of the evaluation noise (fixed across evaluations).", 12345)
@@ -262,7 +266,7 @@ def _read_yaml(source: str | Path) -> tuple[dict[str, Any], str]:
         p = Path(source)
         if not p.is_file():
             raise ConfigError(f"config file not found: {p}")
-        text, label = p.read_text(), str(p)
+        text, label = read_text(p), str(p)
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
@@ -360,6 +364,7 @@ def resolve(cfg: Config, label: str = "config") -> Config:
         ("sample.prompts_per_epoch", cfg.sample.prompts_per_epoch >= 1, "must be >= 1"),
         ("train.updates_per_epoch", cfg.train.updates_per_epoch >= 1, "must be >= 1"),
         ("save_every", cfg.save_every >= 1, "must be >= 1"),
+        ("save_total_limit", cfg.save_total_limit >= 1, "must be >= 1"),
     ]
     for key, ok, why in checks:
         if not ok:
@@ -372,7 +377,7 @@ def dump_config(cfg: Config) -> str:
 
 
 #: Keys that extend or checkpoint a run without changing what it computes.
-RESUMABLE_KEYS = ("num_epochs", "save_every", "output_dir")
+RESUMABLE_KEYS = ("num_epochs", "save_every", "save_total_limit", "output_dir")
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
@@ -389,7 +394,7 @@ def changed_config_keys(saved_path: Path, cfg: Config) -> list[str]:
     """Dotted keys whose value differs between a run folder's saved config and ``cfg``."""
     if not saved_path.exists():
         return []
-    saved = _flatten(yaml.safe_load(saved_path.read_text()) or {})
+    saved = _flatten(read_yaml(saved_path) or {})
     current = _flatten(yaml.safe_load(dump_config(cfg)))
     keys = sorted(set(saved) | set(current))
     return [k for k in keys if k not in RESUMABLE_KEYS and saved.get(k) != current.get(k)]

@@ -8,8 +8,11 @@ number rather than skipped, so a broken prompt set cannot silently shrink a benc
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from superflow.files import FileFormatError, read_text
 
 
 class PromptFileError(ValueError):
@@ -21,6 +24,8 @@ class PromptSet:
     prompts: list[str]
     metadata: list[dict] = field(default_factory=list)
     source: str = ""
+    #: Each prompt's line in ``source`` (empty for a set built in memory: then its 1-based index).
+    lines: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -30,19 +35,30 @@ class PromptSet:
         first: dict[str, int] = {}
         for i, p in enumerate(self.prompts):
             first.setdefault(p, i)
-        idx = list(first.values())
-        return PromptSet([self.prompts[i] for i in idx], [self.metadata[i] for i in idx], self.source)
+        return self._subset(list(first.values()))
+
+    def _subset(self, idx: list[int]) -> PromptSet:
+        lines = [self.lines[i] for i in idx] if self.lines else [i + 1 for i in idx]
+        return PromptSet([self.prompts[i] for i in idx], [self.metadata[i] for i in idx], self.source, lines)
+
+    def line_of(self, index: int) -> int:
+        """The source line of prompt ``index`` (its 1-based index for a set built in memory)."""
+        return self.lines[index] if self.lines else index + 1
+
+    def require_metadata(self, keys: Sequence[str], needed_by: str) -> None:
+        """Every prompt's metadata has ``keys``; the first that lacks one is an error naming file, line and key."""
+        for i, meta in enumerate(self.metadata):
+            missing = [k for k in keys if k not in meta]
+            if missing:
+                raise PromptFileError(
+                    f"{self.source or 'prompt set'}:{self.line_of(i)}: metadata has no key {missing[0]!r}, "
+                    f"which {needed_by} needs (prompt {self.prompts[i]!r})"
+                )
 
     def tags(self, needed_by: str) -> list[str]:
         """Every prompt's metadata ``tag``; a prompt without one is an error naming ``needed_by``."""
-        tags = [m.get("tag") for m in self.metadata]
-        if None in tags:
-            line = tags.index(None) + 1
-            raise ValueError(
-                f"{needed_by} needs a 'tag' in every training prompt's metadata; "
-                f"{self.source} prompt {line} ({self.prompts[line - 1]!r}) has none"
-            )
-        return tags
+        self.require_metadata(["tag"], needed_by)
+        return [m["tag"] for m in self.metadata]
 
     def tag_of(self) -> dict[str, str]:
         """Prompt -> its metadata ``tag`` ("" for a prompt without one)."""
@@ -50,7 +66,7 @@ class PromptSet:
 
     def head(self, n: int) -> PromptSet:
         """The first ``n`` prompts."""
-        return PromptSet(self.prompts[:n], self.metadata[:n], self.source)
+        return self._subset(list(range(min(n, len(self.prompts)))))
 
 
 def load_prompts(path: str | Path) -> PromptSet:
@@ -59,32 +75,37 @@ def load_prompts(path: str | Path) -> PromptSet:
         raise PromptFileError(f"prompt file not found: {path}")
     prompts: list[str] = []
     metadata: list[dict] = []
+    numbers: list[int] = []
     is_jsonl = path.suffix in (".jsonl", ".json")
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            text = line.strip()
-            if not text:
-                continue
-            if is_jsonl:
-                try:
-                    record = json.loads(text)
-                except json.JSONDecodeError as err:
-                    raise PromptFileError(f"{path}:{lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
-                if (
-                    not isinstance(record, dict)
-                    or not isinstance(record.get("prompt"), str)
-                    or not record["prompt"].strip()
-                ):
-                    raise PromptFileError(f"{path}:{lineno}: each JSON line needs a non-empty string field 'prompt'")
-                prompt = record.pop("prompt").strip()
-                metadata.append(record)
-            else:
-                prompt = text
-                metadata.append({})
-            prompts.append(prompt)
+    try:
+        lines = read_text(path).split("\n")  # a byte-order mark and CRLF line ends are accepted
+    except FileFormatError as err:
+        raise PromptFileError(str(err)) from None
+    for lineno, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text:
+            continue
+        if is_jsonl:
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise PromptFileError(f"{path}:{lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
+            if (
+                not isinstance(record, dict)
+                or not isinstance(record.get("prompt"), str)
+                or not record["prompt"].strip()
+            ):
+                raise PromptFileError(f"{path}:{lineno}: each JSON line needs a non-empty string field 'prompt'")
+            prompt = record.pop("prompt").strip()
+            metadata.append(record)
+        else:
+            prompt = text
+            metadata.append({})
+        prompts.append(prompt)
+        numbers.append(lineno)
     if not prompts:
         raise PromptFileError(f"{path}: no prompts found")
-    return PromptSet(prompts=prompts, metadata=metadata, source=str(path))
+    return PromptSet(prompts=prompts, metadata=metadata, source=str(path), lines=numbers)
 
 
 def load_training_prompts(path: str | Path | None, given: PromptSet | None = None) -> PromptSet:

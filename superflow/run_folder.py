@@ -19,8 +19,9 @@ from typing import Any
 
 import torch
 
-from superflow.checkpoint import atomic_write_text, list_checkpoints, load_checkpoint, save_checkpoint
+from superflow.checkpoint import atomic_write_text, load_newest_valid_checkpoint, save_checkpoint
 from superflow.config import Config, changed_config_keys, dump_config
+from superflow.files import read_jsonl
 
 
 class RunFolder:
@@ -56,21 +57,22 @@ class RunFolder:
             kept = self.metrics.read_text().splitlines(keepends=True)[:count]
             atomic_write_text(self.metrics, "".join(kept))
 
-    def save_checkpoint(self, epoch: int, state: dict[str, Any], meta: dict[str, Any]) -> Path:
+    def save_checkpoint(self, epoch: int, state: dict[str, Any], meta: dict[str, Any], keep_last: int) -> Path:
         """Checkpoint ``epoch``; its metadata records how many metrics lines it covers."""
         lines = self.metrics.read_text().count("\n") if self.metrics.exists() else 0
-        return save_checkpoint(self.checkpoints, epoch, state, {"metrics_lines": lines, **meta})
+        return save_checkpoint(self.checkpoints, epoch, state, {"metrics_lines": lines, **meta}, keep_last=keep_last)
 
     def load_newest_checkpoint(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """``(state, meta)`` of the newest complete checkpoint, or None when there is none."""
-        found = list_checkpoints(self.checkpoints)
-        return load_checkpoint(found[-1]) if found else None
+        """``(state, meta)`` of the newest valid checkpoint (damaged newer ones are reported and set
+        aside), or None when there is none."""
+        found = load_newest_valid_checkpoint(self.checkpoints)
+        return None if found is None else found[:2]
 
     def write_summary(self, method: str, seed: int, epochs: int, global_step: int) -> Path:
         """``summary.json``: the last epoch's metrics and the last evaluation, written last."""
-        lines = self.metrics_lines()
-        last = json.loads(lines[-1]) if lines else {}
-        evaluated = [json.loads(line) for line in lines if '"eval_reward_mean"' in line]
+        rows = read_jsonl(self.metrics) if self.metrics.exists() else []
+        last = rows[-1] if rows else {}
+        evaluated = [row for row in rows if "eval_reward_mean" in row]
         summary = {
             "method": method,
             "seed": seed,

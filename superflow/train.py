@@ -79,6 +79,8 @@ class Trainer:
         if test_prompts is None and cfg.data.test_prompts:
             test_prompts = load_prompts(cfg.data.test_prompts)
         self.test_prompts = test_prompts
+        for prompt_set in filter(None, (self.train_prompts, self.test_prompts)):
+            prompt_set.require_metadata(self.reward.metadata_keys, needed_by=f"reward {self.reward.name!r}")
         tags = self.train_prompts.tags(needed_by="data.balance_tags") if cfg.data.balance_tags else None
         self.prompt_weights = None if tags is None else tag_balanced_weights(tags)
         if len(self.train_prompts) < cfg.sample.prompts_per_epoch:
@@ -414,9 +416,8 @@ class Trainer:
         }
 
     def save(self) -> Path:
-        return self.folder.save_checkpoint(
-            self.epoch, self.state_dict(), {"seed": self.cfg.seed, "method": self.cfg.method}
-        )
+        meta = {"seed": self.cfg.seed, "method": self.cfg.method}
+        return self.folder.save_checkpoint(self.epoch, self.state_dict(), meta, keep_last=self.cfg.save_total_limit)
 
     def restore(self) -> bool:
         """Load the newest complete checkpoint; returns False (and starts fresh) if there is none."""

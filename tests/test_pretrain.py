@@ -44,8 +44,8 @@ import superflow.world.pretrain as pt
 
 real_save = pt.save_checkpoint
 
-def save_then_die(directory, step, state, meta):
-    path = real_save(directory, step, state, meta)
+def save_then_die(directory, step, state, meta, **kwargs):
+    path = real_save(directory, step, state, meta, **kwargs)
     if step == 4:  # SIGKILL: no cleanup, no flush, as an out-of-memory kill or a pulled plug
         os.kill(os.getpid(), signal.SIGKILL)
     return path

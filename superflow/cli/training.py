@@ -94,9 +94,7 @@ def _cmd_evaluate(args) -> int:
         args.prompts = str(OFFICIAL_METADATA)
     prompts = load_prompts(args.prompts or cfg.data.test_prompts)
     if args.limit:
-        from superflow.prompts import PromptSet
-
-        prompts = PromptSet(prompts.prompts[: args.limit], prompts.metadata[: args.limit], prompts.source)
+        prompts = prompts.head(args.limit)
     result = evaluate_policy(
         build_policy(cfg),
         prompts,

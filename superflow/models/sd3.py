@@ -161,7 +161,10 @@ class SD3Policy(FlowPolicy):
             raise FileNotFoundError(
                 f"no trained LoRA at {weights} (model.adapter_path should be a run's lora/ folder)"
             )
-        state = StableDiffusion3Pipeline.lora_state_dict(str(path))
+        try:
+            state = StableDiffusion3Pipeline.lora_state_dict(str(path))
+        except Exception as err:  # safetensors and diffusers raise their own types for a damaged file
+            raise ValueError(f"{weights}: cannot be read as a LoRA ({type(err).__name__}: {err})") from None
         if isinstance(state, tuple):  # newer diffusers also return the adapter metadata
             state = state[0]
         prefix = "transformer."

@@ -126,10 +126,7 @@ def save_weights_folder(state_dict: dict, config: dict, path: str | os.PathLike)
 
 def load_weights_folder(spec: WeightSpec, explicit: str | os.PathLike | None) -> tuple[dict, dict]:
     """Find a folder written by :func:`save_weights_folder` and return ``(config, state_dict)``."""
-    import json
-
-    import torch
+    from superflow.files import read_json, torch_load
 
     folder = resolve_weights(spec, explicit)
-    config = json.loads((folder / "config.json").read_text())
-    return config, torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+    return read_json(folder / "config.json"), torch_load(folder / "model.pt", weights_only=True)

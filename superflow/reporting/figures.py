@@ -157,12 +157,13 @@ def sample_grid(
 
 
 def _prompt_of(folder: Path) -> str:
-    import json
+    from superflow.files import read_jsonl
 
     meta = folder / "metadata.jsonl"
     if not meta.exists():
         return ""
-    prompt = json.loads(meta.read_text().splitlines()[0]).get("prompt", "")
+    rows = read_jsonl(meta)
+    prompt = rows[0].get("prompt", "") if rows else ""
     return prompt if len(prompt) <= 28 else prompt[:26] + "..."
 
 

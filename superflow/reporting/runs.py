@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from superflow.files import read_json, read_jsonl
 
 METHOD_LABELS = {"base": "base", "flowgrpo": "Flow-GRPO", "flowspo": "Flow-SPO", "superflow": "SuperFlow"}
 
@@ -38,24 +39,13 @@ def progress_key(metric: str) -> str:
 
 
 def read_evaluation(path: Path | str) -> dict:
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not an evaluation JSON ({err})") from err
+    return read_json(path)
 
 
 def read_metrics(path: Path | str) -> pd.DataFrame:
     """One row per epoch; ``train_seconds`` is the cumulative wall-clock without evaluation."""
     path = Path(path)
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}, line {number}: not JSON ({err})") from err
+    rows = read_jsonl(path)
     if not rows:
         raise ValueError(f"{path}: no epochs recorded")
     frame = pd.DataFrame(rows)

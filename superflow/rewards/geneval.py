@@ -69,7 +69,7 @@ def mini_detect(image, metadata):
     return detect(image)
 
 
-@register_reward("geneval", bounds=(0, 1))
+@register_reward("geneval", bounds=(0, 1), metadata_keys=("include",))
 def geneval(
     mode: str = "partial",
     backend: str = "mmdet",
@@ -89,7 +89,7 @@ def geneval(
     return geneval_scorer(detector.detect, mode)
 
 
-@register_reward("geneval_mini", bounds=(0, 1))
+@register_reward("geneval_mini", bounds=(0, 1), metadata_keys=("include",))
 def geneval_mini(mode: str = "partial"):
     """GenEval's rules on the mini world's detector (``geneval`` with ``backend="mini"``)."""
     return geneval_scorer(mini_detect, mode)

@@ -33,6 +33,8 @@ class Reward:
     name: str
     fn: RewardFn
     bounds: tuple[float, float] | None = None  # (0, 1) for accuracies; None when unbounded
+    #: Keys every prompt's metadata must have (checked when the prompt files load, naming file and line).
+    metadata_keys: tuple[str, ...] = ()
 
     @property
     def bounded_unit(self) -> bool:
@@ -67,7 +69,7 @@ class Reward:
 _REGISTRY: dict[str, Callable[..., Reward]] = {}
 
 
-def register_reward(name: str, bounds: tuple[float, float] | None = None):
+def register_reward(name: str, bounds: tuple[float, float] | None = None, metadata_keys: Sequence[str] = ()):
     """Register a reward *factory* under ``name``.
 
     The decorated function takes the config's ``reward.kwargs`` and returns the scoring function,
@@ -84,7 +86,7 @@ def register_reward(name: str, bounds: tuple[float, float] | None = None):
 
         def build(**kwargs) -> Reward:
             fn = factory(**kwargs)  # a factory may decide the range at build time (a served reward)
-            return Reward(name=name, fn=fn, bounds=_as_bounds(getattr(fn, "bounds", bounds)))
+            return Reward(name, fn, _as_bounds(getattr(fn, "bounds", bounds)), tuple(metadata_keys))
 
         _REGISTRY[name] = build
         return factory

@@ -19,12 +19,12 @@ from tqdm.auto import tqdm
 
 from superflow.checkpoint import (
     atomic_write_text,
-    list_checkpoints,
-    load_checkpoint,
+    load_newest_valid_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
+from superflow.files import read_jsonl
 from superflow.models.mini import MiniFlowConfig, MiniFlowNet, PromptTokenizer, save_miniflow
 from superflow.rl.ema import EMA
 from superflow.world.caption_noise import disagreeing_scene, disagreeing_text
@@ -54,6 +54,8 @@ class PretrainConfig:
     position_aware: bool = False
     ema_decay: float = 0.99
     save_every: int = 100
+    #: Checkpoints kept; a resume falls back to an older one when the newest is damaged.
+    save_total_limit: int = 2
     threads: int = 2
 
 
@@ -171,8 +173,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
     ema = EMA(params, decay=cfg.ema_decay, update_every=1)
     step, elapsed = 0, 0.0
     ckpt_dir = out / "checkpoints"
-    if resume and list_checkpoints(ckpt_dir):
-        state, meta = load_checkpoint(list_checkpoints(ckpt_dir)[-1])
+    found = load_newest_valid_checkpoint(ckpt_dir) if resume else None
+    if found is not None:
+        state, meta, _ = found
         net.load_state_dict(state["net"])
         optimizer.load_state_dict(state["optimizer"])
         ema.load_state_dict(state["ema"])
@@ -180,8 +183,8 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         step, elapsed = meta["epoch"], meta["elapsed"]
     log_path = out / "pretrain_log.jsonl"
     if log_path.exists():  # drop lines of steps that will run again
-        kept = [line for line in log_path.read_text().splitlines(keepends=True) if json.loads(line)["step"] <= step]
-        atomic_write_text(log_path, "".join(kept))
+        kept = [row for row in read_jsonl(log_path) if row.get("step", 0) <= step]
+        atomic_write_text(log_path, "".join(json.dumps(row) + "\n" for row in kept))
     atomic_write_text(out / "pretrain_config.json", json.dumps(asdict(cfg), indent=1))
     log = log_path.open("a")
     bar = tqdm(total=cfg.steps, initial=step, desc="pretrain", disable=not progress)
@@ -220,7 +223,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
                 "ema": ema.state_dict(),
                 "rng": rng_state(),
             }
-            save_checkpoint(ckpt_dir, step, state, {"elapsed": elapsed})
+            save_checkpoint(ckpt_dir, step, state, {"elapsed": elapsed}, keep_last=cfg.save_total_limit)
     bar.close()
     log.close()
     with ema.swapped_in(params):
