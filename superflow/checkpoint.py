@@ -109,7 +109,11 @@ def save_checkpoint(folder: Path, epoch: int, state: dict[str, Any], meta: dict[
         files = {STATE_FILE: {"bytes": (tmp / STATE_FILE).stat().st_size, "sha256": _sha256(tmp / STATE_FILE)}}
         atomic_write_text(tmp / META_FILE, json.dumps({"epoch": epoch, **meta, "files": files}, indent=2))
         _fsync_dir(tmp)
-    except BaseException:
+    except OSError as err:  # a full disk or a lost mount: say which checkpoint, and that the others stand
+        shutil.rmtree(tmp, ignore_errors=True)
+        why = f"writing checkpoint {final} failed ({err.strerror or err}); the earlier checkpoints are kept"
+        raise OSError(err.errno, why) from err
+    except BaseException:  # a signal: leave no half-written folder behind
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if final.exists():
@@ -194,6 +198,8 @@ def load_newest_valid_checkpoint(folder: Path) -> tuple[dict[str, Any], dict[str
     ``damaged_<name>`` so the run's later saves do not count it; when checkpoints exist but none
     is valid, raises :class:`CheckpointError` listing every reason.
     """
+    for leftover in Path(folder).glob(".tmp_*") if Path(folder).is_dir() else []:
+        shutil.rmtree(leftover, ignore_errors=True)  # a write killed before its rename; never a checkpoint
     found = list_checkpoints(folder)
     problems = []
     for path in reversed(found):

@@ -22,7 +22,7 @@ from superflow.checkpoint import rng_state, set_rng_state
 from superflow.config import Config, ConfigError
 from superflow.distributed import Distributed
 from superflow.evaluation.runner import as_training_metrics, evaluate_policy
-from superflow.flow.sampler import Trajectories, sample_trajectories, step_log_prob
+from superflow.flow.sampler import Trajectories, require_finite_images, sample_trajectories, step_log_prob
 from superflow.models import build_policy
 from superflow.models.base import Conditioning, FlowPolicy
 from superflow.prompts import PromptSet, load_prompts, load_training_prompts
@@ -126,6 +126,7 @@ class Trainer:
     def _score(self, images: torch.Tensor, prompt_idx: np.ndarray, prompt_set: PromptSet) -> np.ndarray:
         prompts = [prompt_set.prompts[i] for i in prompt_idx]
         metadata = [prompt_set.metadata[i] for i in prompt_idx]
+        require_finite_images(images, prompts)
         scores, _ = self.reward(images.cpu(), prompts, metadata)
         self.totals["reward_calls"] += len(prompts)
         return scores

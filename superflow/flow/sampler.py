@@ -161,3 +161,22 @@ def step_log_prob(
         noise_level=noise_level,
         next_x=traj.states[:, t + 1],
     )
+
+
+class NonFiniteSampleError(ValueError):
+    """The model produced NaN or inf: the weights have diverged (or the input was bad)."""
+
+
+def require_finite_images(images: torch.Tensor, prompts: Sequence[str]) -> None:
+    """Raise, naming the first affected prompt, when any decoded image holds NaN or inf.
+
+    Scoring such an image would turn a diverged model into an ordinary low (or NaN) reward; the
+    run should stop instead, with its checkpoints intact.
+    """
+    bad = torch.nonzero(~torch.isfinite(images.flatten(1)).all(dim=1)).flatten().tolist()
+    if bad:
+        raise NonFiniteSampleError(
+            f"the model produced NaN or inf in {len(bad)} of {len(prompts)} sampled images (first: prompt "
+            f"{prompts[bad[0]]!r}); the weights have likely diverged: resume from an earlier checkpoint "
+            "with a lower train.lr"
+        )

@@ -55,14 +55,21 @@ class SD3Policy(FlowPolicy):
         self.dtype = torch_dtype(dtype)
         if pipeline is None:
             folder = resolve_weights(SD3_WEIGHTS, path)
-            pipeline = StableDiffusion3Pipeline.from_pretrained(folder, torch_dtype=self.dtype, local_files_only=True)
+            # The VAE decodes in fp32 whatever the model's dtype; asking at load time (not by casting
+            # afterwards) is the way diffusers keeps its fp32-only modules in fp32.
+            dtypes = {"vae": torch.float32, "default": self.dtype}
+            pipeline = StableDiffusion3Pipeline.from_pretrained(folder, dtype=dtypes, local_files_only=True)
         self.pipeline = pipeline
         pipeline.set_progress_bar_config(disable=True)
         for part in ("vae", "text_encoder", "text_encoder_2", "text_encoder_3", "transformer"):
             module = getattr(pipeline, part, None)
             if module is not None:
                 module.requires_grad_(False)
-                module.to(self._device, dtype=torch.float32 if part == "vae" else self.dtype)
+                wanted = torch.float32 if part == "vae" else self.dtype
+                if module.dtype == wanted:
+                    module.to(self._device)
+                else:  # a pipeline built in memory with another dtype
+                    module.to(self._device, dtype=wanted)
         self.transformer = pipeline.transformer
         self.resolution = resolution
         self.max_sequence_length = max_sequence_length

@@ -222,8 +222,12 @@ class RewardServer:
         except OSError:
             return "(no log)"
 
-    def _raise_if_dead(self, doing: str) -> None:
-        code = self.process.poll()
+    def _raise_if_dead(self, doing: str, grace: float = 0.0) -> None:
+        """Raise when the server has exited (waiting up to ``grace`` s for one that just dropped a connection)."""
+        try:
+            code = self.process.wait(timeout=grace) if grace else self.process.poll()
+        except subprocess.TimeoutExpired:
+            code = None
         if code is not None:
             raise RewardError(
                 f"reward server for {self.reward!r} (pid {self.process.pid}) exited with code {code} {doing}; "
@@ -243,7 +247,8 @@ class RewardServer:
                 message = str(err)
             raise RewardError(f"reward server for {self.reward!r} replied {err.code}: {message}") from None
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as err:
-            self._raise_if_dead(f"(request {path} failed: {err})")
+            # a dropped connection usually means the server died mid-request: say so, not "no answer"
+            self._raise_if_dead(f"(request {path} failed: {err})", grace=0.0 if isinstance(err, TimeoutError) else 5.0)
             raise RewardError(f"reward server for {self.reward!r} at {self.url} did not answer {path}: {err}") from err
 
     def health(self) -> dict:
