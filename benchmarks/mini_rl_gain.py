@@ -44,6 +44,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from superflow.files import read_json, read_jsonl
 from superflow.reporting.markdown import to_markdown
 from superflow.rewards.ocr import ocr_target
 
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                 "model": "base",
                 "seed": None,
                 "eval_seconds": seconds,
-                **headline(json.loads(result_path.read_text()), task),
+                **headline(read_json(result_path), task),
             }
         run_dir = runs / task / arm / f"seed{seed}"
         overrides = [*task_sets[task], *arms[arm]]
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         eval_seconds = run_logged(
             evaluate_cmd(config, eval_overrides, result_path, args.eval_images), run_dir / "eval.log", core
         )
-        metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        metrics = read_jsonl(run_dir / "metrics.jsonl")
         phases = {
             k: round(sum(m.get(k, 0.0) for m in metrics), 2) for k in ("time_sampling", "time_reward", "time_training")
         }
@@ -257,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             "eval_seconds": round(eval_seconds, 1),
             "train_reward_first_epoch": metrics[0]["reward_mean"],
             "train_reward_last_epoch": metrics[-1]["reward_mean"],
-            **headline(json.loads(result_path.read_text()), task),
+            **headline(read_json(result_path), task),
         }
 
     if args.report_only:
@@ -306,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     summary.to_csv(out / "summary.csv", index=False)
 
     command = shlex.join(["python", "benchmarks/mini_rl_gain.py", *(sys.argv[1:] if argv is None else argv)])
-    previous = json.loads((out / "environment.json").read_text()) if (out / "environment.json").exists() else {}
+    previous = read_json(out / "environment.json") if (out / "environment.json").exists() else {}
     commands = dict(previous.get("commands") or {})
     if args.report_only and previous:
         env = {k: v for k, v in previous.items() if k != "commands"}

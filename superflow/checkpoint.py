@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from superflow.files import FileFormatError, torch_load
+from superflow.files import FileFormatError, read_json, torch_load
 
 logger = logging.getLogger(__name__)
 
@@ -141,12 +141,12 @@ def list_checkpoints(folder: Path) -> list[Path]:
 def read_checkpoint_meta(path: Path) -> dict[str, Any]:
     """``meta.json`` of checkpoint ``path``; a missing or unreadable one raises naming the file."""
     meta_path = Path(path) / META_FILE
+    if not meta_path.is_file():
+        raise CheckpointError(f"{meta_path}: missing")
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{meta_path}: missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{meta_path}: not valid JSON ({err})") from None
+        meta = read_json(meta_path)
+    except FileFormatError as err:
+        raise CheckpointError(str(err)) from None
     if not isinstance(meta, dict) or not isinstance(meta.get("epoch"), int):
         raise CheckpointError(f"{meta_path}: no integer 'epoch' key")
     return meta
