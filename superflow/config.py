@@ -97,6 +97,11 @@ class SampleConfig:
     prompts_per_epoch: int = _help("Distinct prompts (groups) sampled per epoch (Flow-GRPO: 48).", 48)
     group_size: int = _help("Images per prompt for fixed-size methods (Flow-GRPO: 24).", 24)
     batch_size: int = _help("Images per sampling forward pass (memory knob; no effect on results).", 8)
+    overlap_reward: bool = _help(
+        "Score each sampled batch in a worker thread while the next one samples (same rewards, same "
+        "order; pays when the reward is slow next to a GPU sampler).",
+        False,
+    )
 
 
 @dataclass

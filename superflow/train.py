@@ -41,6 +41,7 @@ from superflow.rl import (
     tag_balanced_weights,
     tied_groups,
 )
+from superflow.rl.reward_queue import RewardQueue
 from superflow.run_folder import RunFolder
 from superflow.seeding import noise_generators, seed_from
 from superflow.timing import TIMING_KEYS, Timer
@@ -123,6 +124,10 @@ class Trainer:
         where = {p: i for i, p in enumerate(unique)}
         return cond.index([where[p] for p in prompts])
 
+    def _score_timed(self, images: torch.Tensor, prompt_idx: np.ndarray, timer: Timer) -> np.ndarray:
+        with timer("time_reward"):  # with overlap on: the worker's busy time, which sampling hides
+            return self._score(images, prompt_idx, self.train_prompts)
+
     def _score(self, images: torch.Tensor, prompt_idx: np.ndarray, prompt_set: PromptSet) -> np.ndarray:
         prompts = [prompt_set.prompts[i] for i in prompt_idx]
         metadata = [prompt_set.metadata[i] for i in prompt_idx]
@@ -141,7 +146,8 @@ class Trainer:
         n = len(all_idx)
         mine = self.dist.shard(n)
         needs_values = getattr(self.step_estimator, "needs_values", False)
-        trajectories, rewards, values = [], [], []
+        trajectories, values = [], []
+        scores = RewardQueue(self._score_timed, overlap=cfg.sample.overlap_reward)
         self.policy.eval()
         batches = range(mine.start, mine.stop, cfg.sample.batch_size)
         for start in tqdm(batches, desc=f"epoch {epoch}: sampling", disable=not self.progress, leave=False):
@@ -162,14 +168,13 @@ class Trainer:
                     record_velocities=needs_values,
                 )
                 images = self.policy.decode(traj.final)
-            with timer("time_reward"):
-                rewards.append(self._score(images, idx, self.train_prompts))
+            scores.submit(images, idx, timer)
             if needs_values:
-                values.append(self._step_values(traj, idx, rewards[-1], timer))
+                values.append(self._step_values(traj, idx, scores.last(), timer))
             trajectories.append(Trajectories(traj.states, traj.sigmas, traj.log_probs, traj.std_devs))
         self.totals["images_sampled"] += n
         traj = Trajectories.cat(trajectories)
-        rewards_all = self.dist.gather_rows(np.concatenate(rewards))
+        rewards_all = self.dist.gather_rows(np.concatenate(scores.results()))
         values_all = self.dist.gather_rows(np.concatenate(values)) if values else None
         return traj, rewards_all, values_all
 
@@ -346,8 +351,7 @@ class Trainer:
         if eval_due and self.test_prompts is not None and self.dist.is_main:
             with timer("time_eval"):
                 metrics.update(self.evaluate())
-        metrics["cum_images_sampled"] = self.totals["images_sampled"]
-        metrics["cum_reward_calls"] = self.totals["reward_calls"]
+        metrics.update(cum_images_sampled=self.totals["images_sampled"], cum_reward_calls=self.totals["reward_calls"])
         metrics.update(timer.epoch_seconds())
         self.totals["time_total"] += metrics["time_epoch"]
         metrics["time_total"] = round(self.totals["time_total"], 4)
@@ -383,9 +387,7 @@ class Trainer:
             folder.write_config(cfg)
         history = []
         for epoch in range(self.epoch, cfg.num_epochs):
-            metrics = self.train_epoch(epoch)
-            metrics["seed"] = cfg.seed
-            metrics["method"] = cfg.method
+            metrics = {**self.train_epoch(epoch), "seed": cfg.seed, "method": cfg.method}
             if self.dist.enabled:
                 metrics["world_size"] = self.dist.world_size
             if main:

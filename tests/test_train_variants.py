@@ -54,3 +54,36 @@ def test_same_seed_same_numbers(tiny_sd3_dir, tmp_path):
     other = tiny_config(tiny_sd3_dir, tmp_path / "c", method="flowspo", **{"num_epochs": 2, "seed": 1})
     assert strip(Trainer(other, progress=False).run()) != strip(runs[0])
     assert np.isfinite([m["reward_mean"] for m in runs[0]]).all()
+
+
+def test_overlapped_reward_scoring_gives_the_same_run_as_inline_scoring(tiny_sd3_dir, tmp_path):
+    import threading
+
+    import torch
+
+    from superflow.rewards import Reward, get_reward
+
+    inner = get_reward("colour_target", rgb=[1.0, 0.0, 0.0])
+    threads = []
+
+    def recording(images, prompts, metadata):
+        threads.append(threading.current_thread().name)
+        return inner.fn(images, prompts, metadata)
+
+    runs, params = [], []
+    for overlap in (False, True):
+        cfg = tiny_config(
+            tiny_sd3_dir,
+            tmp_path / str(overlap),
+            num_epochs=2,
+            **{"sample.batch_size": 4, "sample.overlap_reward": overlap},
+        )
+        trainer = Trainer(cfg, reward=Reward("red", recording, (0, 1)), progress=False)
+        runs.append([{k: v for k, v in m.items() if not k.startswith("time_")} for m in trainer.run()])
+        params.append([p.detach().clone() for p in trainer.params])
+    assert runs[0] == runs[1]
+    assert all(torch.equal(a, b) for a, b in zip(*params, strict=True))
+    calls = len(threads) // 2  # 3 batches of 4 images per epoch, 2 epochs, per run
+    assert (
+        calls == 6 and set(threads[:calls]) == {"MainThread"} and all(t.startswith("reward") for t in threads[calls:])
+    )
