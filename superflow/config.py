@@ -61,6 +61,12 @@ class ModelConfig:
     max_sequence_length: int = _help("T5 token length of the prompt encoding (Flow-GRPO: 128).", 128)
     dtype: str = _help("Weights dtype of the frozen parts: float32, bfloat16 or float16.", "float32")
     device: str = _help("'auto' (cuda if available), 'cpu' or 'cuda[:N]'.", "auto")
+    autocast: bool = _help(
+        "SD3 with a bf16/fp16 dtype: run the transformer, LoRA included, under torch.autocast in that dtype "
+        "(fp32 LoRA master weights, optimiser and log-probs).",
+        True,
+    )
+    tf32: bool = _help("SD3 on CUDA: allow TF32 tensor-core matmuls and convolutions for the fp32 parts.", True)
     train_text_encoder: bool = _help(
         "MiniFlow only: fine-tune its prompt encoder too (SD3's text encoders are always frozen).", False
     )

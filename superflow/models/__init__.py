@@ -26,6 +26,8 @@ def build_policy(cfg: Config) -> FlowPolicy:
             max_sequence_length=m.max_sequence_length,
             dtype=m.dtype,
             device=m.device,
+            autocast=m.autocast,
+            tf32=m.tf32,
         )
         if m.adapter_path:
             policy.load_adapter(m.adapter_path)

@@ -47,12 +47,21 @@ class SD3Policy(FlowPolicy):
         max_sequence_length: int = 128,
         dtype: str = "float32",
         device: str = "auto",
+        autocast: bool = True,
+        tf32: bool = True,
     ):
         from diffusers import StableDiffusion3Pipeline
         from peft import LoraConfig
 
         self._device = pick_device(device)
         self.dtype = torch_dtype(dtype)
+        # With a half-precision base, the fp32 LoRA would otherwise run its matmuls and residual add in
+        # fp32 in every adapted projection; under autocast they run in the base's dtype while the
+        # LoRA's master weights, the optimiser and the log-probs stay fp32.
+        self.autocast = bool(autocast) and self.dtype != torch.float32
+        if tf32 and self._device.type == "cuda":  # the fp32 parts (VAE decode, log-prob maths) on tensor cores
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         if pipeline is None:
             folder = resolve_weights(SD3_WEIGHTS, path)
             # The VAE decodes in fp32 whatever the model's dtype; asking at load time (not by casting
@@ -120,13 +129,15 @@ class SD3Policy(FlowPolicy):
         negative = {"embeds": neg["embeds"].expand(batch, -1, -1), "pooled": neg["pooled"].expand(batch, -1)}
 
         def forward(x_in, t_in, text):
-            return self.transformer(
-                hidden_states=x_in.to(self.dtype),
-                timestep=t_in,
-                encoder_hidden_states=text["embeds"],
-                pooled_projections=text["pooled"],
-                return_dict=False,
-            )[0].float()
+            with torch.autocast(self._device.type, dtype=self.dtype, enabled=self.autocast):
+                out = self.transformer(
+                    hidden_states=x_in.to(self.dtype),
+                    timestep=t_in,
+                    encoder_hidden_states=text["embeds"],
+                    pooled_projections=text["pooled"],
+                    return_dict=False,
+                )[0]
+            return out.float()
 
         return guided_velocity(forward, x, timestep, negative, cond.tensors, guidance_scale, detach_uncond)
 
