@@ -62,6 +62,14 @@ class Distributed:
         dist.all_gather_object(parts, np.asarray(local))
         return np.concatenate(parts)
 
+    def gather_objects(self, local: Sequence) -> list:
+        """Concatenate every rank's list of picklable items in rank order."""
+        if not self.enabled:
+            return list(local)
+        parts: list = [None] * self.world_size
+        dist.all_gather_object(parts, list(local))
+        return [item for part in parts for item in part]
+
     def sum(self, value: float) -> float:
         if not self.enabled:
             return value

@@ -291,8 +291,7 @@ class Trainer:
         if prompt_set is None:
             return {}
         cfg = self.cfg
-        n = min(num_prompts or cfg.eval_num_prompts or len(prompt_set), len(prompt_set))
-        subset = prompt_set.head(n)
+        subset = prompt_set.head(min(num_prompts or cfg.eval_num_prompts or len(prompt_set), len(prompt_set)))
         context = self.ema.swapped_in(self.params) if self.ema is not None else nullcontext()
         with context:
             result = evaluate_policy(
@@ -303,6 +302,7 @@ class Trainer:
                 guidance_scale=cfg.sample.guidance_scale,
                 batch_size=cfg.sample.batch_size,
                 seed=cfg.eval_seed,
+                distributed=self.dist,
             )
         return as_training_metrics(result)
 
@@ -348,7 +348,7 @@ class Trainer:
         for k, v in stats.items():
             metrics[k] = float(np.mean(v)) if v else None
         eval_due = cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.num_epochs)
-        if eval_due and self.test_prompts is not None and self.dist.is_main:
+        if eval_due and self.test_prompts is not None:  # every rank samples its shard
             with timer("time_eval"):
                 metrics.update(self.evaluate())
         metrics.update(cum_images_sampled=self.totals["images_sampled"], cum_reward_calls=self.totals["reward_calls"])

@@ -20,6 +20,7 @@ def main() -> None:
     dist = Distributed.from_environment()
     trainer = Trainer(cfg, progress=False, distributed=dist)
     initial = [p.detach().clone() for p in trainer.params]
+    initial_eval = trainer.evaluate()  # sharded over the ranks
     history = trainer.run()
     torch.save(
         {
@@ -29,6 +30,7 @@ def main() -> None:
             "advantages": trainer.last_step_advantages,
             "params": [p.detach().clone() for p in trainer.params],
             "initial": initial,
+            "initial_eval": initial_eval,
         },
         f"{prefix}{dist.rank}.pt",
     )

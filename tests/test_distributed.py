@@ -95,6 +95,14 @@ def test_two_processes_match_one(runs):
     assert any(not torch.allclose(a, b) for a, b in zip(one["params"], one["initial"]))
 
 
+def test_sharded_evaluation_equals_one_process(runs):
+    one, (r0, r1), _ = runs
+    assert r0["initial_eval"] == r1["initial_eval"]  # every rank holds the gathered result
+    assert r0["initial_eval"]["eval_num_images"] == one["initial_eval"]["eval_num_images"] == 8
+    for key, value in one["initial_eval"].items():
+        assert r0["initial_eval"][key] == pytest.approx(value, rel=1e-6, abs=1e-7), key
+
+
 def test_only_rank_zero_writes_the_run_folder(runs):
     *_, root = runs
     run = root / "two" / "run"

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from superflow.distributed import Distributed
 from superflow.flow.sampler import sample_trajectories
 from superflow.models.base import FlowPolicy
 from superflow.prompts import PromptSet
@@ -33,6 +34,7 @@ def evaluate_policy(
     seed: int = 12345,
     progress: bool = False,
     save_dir: str | Path | None = None,
+    distributed: Distributed | None = None,
 ) -> dict:
     """Mean reward of ODE samples (the same noise for the same prompt and seed), overall and per tag.
 
@@ -44,8 +46,13 @@ def evaluate_policy(
     ``save_dir`` also writes the images in GenEval's folder layout (``<prompt:05d>/metadata.jsonl``
     and ``<prompt:05d>/samples/<image:04d>.png``), so GenEval's own ``evaluate_images.py`` can
     score exactly these samples.
+
+    With ``distributed``, each rank samples and scores its shard of the images and every rank gets
+    the result of one process: each image's noise depends on its prompt and index only.
     """
-    jobs = [(i, k) for i in range(len(prompts)) for k in range(images_per_prompt)]
+    dist = distributed or Distributed()
+    every_job = [(i, k) for i in range(len(prompts)) for k in range(images_per_prompt)]
+    jobs = every_job[dist.shard(len(every_job))]
     scores = np.empty(len(jobs))
     extra: dict[str, np.ndarray] = {}  # per-image metrics a reward reports besides its score
     records: list[dict] = []  # per-image result lines a reward reports (GenEval's results.jsonl)
@@ -74,8 +81,13 @@ def evaluate_policy(
             extra.setdefault(name, np.full(len(jobs), np.nan))[start : start + len(chunk)] = np.asarray(
                 values, np.float64
             )
-    tags = [prompts.metadata[i].get("tag", "all") for i, _ in jobs]
-    result = {"reward": reward.name, **_summary(scores, tags), "images": len(jobs)}
+    if dist.enabled:
+        scores = dist.gather_rows(scores)
+        names = sorted(set(dist.gather_objects(list(extra))))  # a rank with no images reports none
+        extra = {name: dist.gather_rows(extra.get(name, np.full(len(jobs), np.nan))) for name in names}
+        records = dist.gather_objects(records)
+    tags = [prompts.metadata[i].get("tag", "all") for i, _ in every_job]
+    result = {"reward": reward.name, **_summary(scores, tags), "images": len(every_job)}
     for name, values in extra.items():
         result[name] = _summary(values, tags)
     if records:
