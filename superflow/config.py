@@ -67,6 +67,17 @@ class ModelConfig:
         True,
     )
     tf32: bool = _help("SD3 on CUDA: allow TF32 tensor-core matmuls and convolutions for the fp32 parts.", True)
+    gradient_checkpointing: bool = _help(
+        "SD3: recompute block activations in the backward (less memory, about a third more training time).",
+        False,
+    )
+    compile_backend: str | None = _help(
+        "SD3: torch.compile the transformer with this backend ('inductor' on a GPU); None runs it eagerly.", None
+    )
+    attention_backend: str | None = _help(
+        "SD3: diffusers' attention backend ('native', 'flash', '_native_cudnn', 'sage', ...); None keeps the default.",
+        None,
+    )
     train_text_encoder: bool = _help(
         "MiniFlow only: fine-tune its prompt encoder too (SD3's text encoders are always frozen).", False
     )

@@ -28,6 +28,9 @@ def build_policy(cfg: Config) -> FlowPolicy:
             device=m.device,
             autocast=m.autocast,
             tf32=m.tf32,
+            gradient_checkpointing=m.gradient_checkpointing,
+            compile_backend=m.compile_backend,
+            attention_backend=m.attention_backend,
         )
         if m.adapter_path:
             policy.load_adapter(m.adapter_path)

@@ -49,6 +49,9 @@ class SD3Policy(FlowPolicy):
         device: str = "auto",
         autocast: bool = True,
         tf32: bool = True,
+        gradient_checkpointing: bool = False,
+        compile_backend: str | None = None,
+        attention_backend: str | None = None,
     ):
         from diffusers import StableDiffusion3Pipeline
         from peft import LoraConfig
@@ -80,6 +83,15 @@ class SD3Policy(FlowPolicy):
                 else:  # a pipeline built in memory with another dtype
                     module.to(self._device, dtype=wanted)
         self.transformer = pipeline.transformer
+        if gradient_checkpointing:  # recompute each block's activations in the backward: memory for time
+            self.transformer.enable_gradient_checkpointing()
+        if attention_backend:  # diffusers' dispatcher: "native", "flash", "_native_cudnn", "sage", ...
+            self.transformer.set_attention_backend(attention_backend)
+        # The compiled module shares the transformer's parameters and adapters; peft's switches act on
+        # the original, so calls go through ``_forward_module`` and everything else through ``transformer``.
+        self._forward_module = (
+            torch.compile(self.transformer, backend=compile_backend) if compile_backend else self.transformer
+        )
         self.resolution = resolution
         self.max_sequence_length = max_sequence_length
         self.lora_config = LoraConfig(
@@ -130,7 +142,7 @@ class SD3Policy(FlowPolicy):
 
         def forward(x_in, t_in, text):
             with torch.autocast(self._device.type, dtype=self.dtype, enabled=self.autocast):
-                out = self.transformer(
+                out = self._forward_module(
                     hidden_states=x_in.to(self.dtype),
                     timestep=t_in,
                     encoder_hidden_states=text["embeds"],
