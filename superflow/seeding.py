@@ -16,7 +16,15 @@ def seed_from(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-def noise_generators(seed: int, epoch: int, stream: int, count: int, offset: int = 0) -> list[torch.Generator]:
-    """One generator per item ``offset .. offset + count - 1`` of the ``(seed, epoch, stream)`` stream."""
+def noise_generators(
+    seed: int, epoch: int, stream: int, count: int, offset: int = 0, device: torch.device | str = "cpu"
+) -> list[torch.Generator]:
+    """One generator per item ``offset .. offset + count - 1`` of the ``(seed, epoch, stream)`` stream.
+
+    On ``device``, so noise is drawn where the model runs instead of on the CPU and copied over at
+    every step. The seeds do not depend on the device, but the numbers do: a CUDA generator is a
+    different algorithm (Philox) from the CPU's (Mersenne Twister), so a run on a GPU draws other
+    noise than the same seed on a CPU; on one device, same seed same numbers, resumed or not.
+    """
     seeds = np.random.SeedSequence([seed, epoch, stream]).generate_state(offset + count, dtype=np.uint64)[offset:]
-    return [torch.Generator().manual_seed(int(s >> 1)) for s in seeds]
+    return [torch.Generator(device=device).manual_seed(int(s >> 1)) for s in seeds]

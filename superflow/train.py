@@ -156,7 +156,7 @@ class Trainer:
                 cond = self._encode([self.train_prompts.prompts[i] for i in idx])
                 # Noise is drawn per image from its global index, so any split across ranks or
                 # batches samples the same images.
-                gens = noise_generators(cfg.seed, epoch, 1, len(idx), offset=start)
+                gens = noise_generators(cfg.seed, epoch, 1, len(idx), offset=start, device=self.policy.device)
                 traj = sample_trajectories(
                     self.policy,
                     cond,

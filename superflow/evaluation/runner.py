@@ -60,7 +60,7 @@ def evaluate_policy(
     for start in tqdm(range(0, len(jobs), batch_size), desc="evaluate", disable=not progress):
         chunk = jobs[start : start + batch_size]
         texts = [prompts.prompts[i] for i, _ in chunk]
-        gens = [torch.Generator().manual_seed(_seed(seed, i, k)) for i, k in chunk]
+        gens = [torch.Generator(device=policy.device).manual_seed(_seed(seed, i, k)) for i, k in chunk]
         traj = sample_trajectories(
             policy,
             policy.encode_prompts(texts),
