@@ -74,6 +74,11 @@ class ModelConfig:
     compile_backend: str | None = _help(
         "SD3: torch.compile the transformer with this backend ('inductor' on a GPU); None runs it eagerly.", None
     )
+    prompt_cache: str | None = _help(
+        "SD3: a folder of prompt embeddings (one per model and prompt set). The run's prompts are embedded "
+        "once, then the text encoders move to the CPU; a folder made by other encoders is refused.",
+        None,
+    )
     attention_backend: str | None = _help(
         "SD3: diffusers' attention backend ('native', 'flash', '_native_cudnn', 'sage', ...); None keeps the default.",
         None,

@@ -82,14 +82,15 @@ class Trainer:
         self.test_prompts = test_prompts
         for prompt_set in filter(None, (self.train_prompts, self.test_prompts)):
             prompt_set.require_metadata(self.reward.metadata_keys, needed_by=f"reward {self.reward.name!r}")
-        tags = self.train_prompts.tags(needed_by="data.balance_tags") if cfg.data.balance_tags else None
-        self.prompt_weights = None if tags is None else tag_balanced_weights(tags)
+        balance = cfg.data.balance_tags
+        self.prompt_weights = tag_balanced_weights(self.train_prompts.tags("data.balance_tags")) if balance else None
         if len(self.train_prompts) < cfg.sample.prompts_per_epoch:
             raise ValueError(
                 f"sample.prompts_per_epoch={cfg.sample.prompts_per_epoch} but "
                 f"{self.train_prompts.source or 'the prompt set'} has only {len(self.train_prompts)} distinct prompts"
             )
         self.policy = policy or build_policy(cfg)
+        self.policy.prepare_prompts([*self.train_prompts.prompts, *(self.test_prompts or PromptSet([])).prompts])
         self.params = self.policy.trainable_parameters()
         t = cfg.train
         self.optimizer = torch.optim.AdamW(
@@ -98,8 +99,7 @@ class Trainer:
         self.ema = EMA(self.params, decay=t.ema_decay, update_every=t.ema_every) if t.ema else None
         self.tracker = make_tracker_from_config(cfg.algorithm, self.reward.bounded_unit, self.train_prompts.tag_of())
         self.step_estimator = make_step_estimator_from_config(cfg.algorithm)
-        self.epoch = 0
-        self.global_step = 0
+        self.epoch, self.global_step = 0, 0
         self.totals = {"images_sampled": 0, "reward_calls": 0, "time_total": 0.0}
         self.last_step_advantages: torch.Tensor | None = None  # the latest epoch's A[i, t], for inspection
 

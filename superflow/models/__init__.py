@@ -31,6 +31,7 @@ def build_policy(cfg: Config) -> FlowPolicy:
             gradient_checkpointing=m.gradient_checkpointing,
             compile_backend=m.compile_backend,
             attention_backend=m.attention_backend,
+            prompt_cache=m.prompt_cache,
         )
         if m.adapter_path:
             policy.load_adapter(m.adapter_path)

@@ -130,6 +130,9 @@ class FlowPolicy(ABC):
     def save_pretrained(self, path: str | Path) -> None:
         """Save the trained part in the format its ecosystem loads (a diffusers LoRA for SD3)."""
 
+    def prepare_prompts(self, prompts: Sequence[str]) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Called once by the trainer with every prompt it will encode (a policy may precompute them)."""
+
     def initial_noise(self, generators: Sequence[torch.Generator]) -> torch.Tensor:
         """One Gaussian latent per generator, drawn as diffusers draws a list of generators.
 

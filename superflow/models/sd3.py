@@ -15,6 +15,7 @@ import torch
 
 from superflow.config import SD3_LORA_TARGETS
 from superflow.models.base import Conditioning, FlowPolicy, guided_velocity, pick_device
+from superflow.models.prompt_cache import PromptEmbeddingCache, module_fingerprint
 from superflow.models.weights import SD3_WEIGHTS, resolve_weights
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -52,6 +53,7 @@ class SD3Policy(FlowPolicy):
         gradient_checkpointing: bool = False,
         compile_backend: str | None = None,
         attention_backend: str | None = None,
+        prompt_cache: str | Path | None = None,
     ):
         from diffusers import StableDiffusion3Pipeline
         from peft import LoraConfig
@@ -105,6 +107,16 @@ class SD3Policy(FlowPolicy):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(lora_init_seed)
             self.transformer.add_adapter(self.lora_config)
+        self._encoder_device = self._device
+        self._cache = None
+        if prompt_cache is not None:
+            encoders = [getattr(pipeline, n, None) for n in ("text_encoder", "text_encoder_2", "text_encoder_3")]
+            fingerprint = {
+                "text_encoders": [module_fingerprint(e) for e in encoders if e is not None],
+                "max_sequence_length": max_sequence_length,
+                "dtype": str(self.dtype),
+            }
+            self._cache = PromptEmbeddingCache(prompt_cache, fingerprint)
         self._lora_params = [p for n, p in self.transformer.named_parameters() if "lora_" in n]
         for p in self._lora_params:
             p.data = p.data.float()
@@ -119,17 +131,48 @@ class SD3Policy(FlowPolicy):
     def modules(self):
         return iter([self.transformer])
 
-    def _encode(self, prompts: Sequence[str]) -> Conditioning:
+    def _run_text_encoders(self, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             embeds, _, pooled, _ = self.pipeline.encode_prompt(
                 prompt=list(prompts),
                 prompt_2=None,
                 prompt_3=None,
-                device=self._device,
+                device=self._encoder_device,
                 do_classifier_free_guidance=False,
                 max_sequence_length=self.max_sequence_length,
             )
-        return Conditioning({"embeds": embeds.to(self.dtype), "pooled": pooled.to(self.dtype)})
+        return {"embeds": embeds.to(self._device, self.dtype), "pooled": pooled.to(self._device, self.dtype)}
+
+    def _encode(self, prompts: Sequence[str]) -> Conditioning:
+        if self._cache is None:
+            return Conditioning(self._run_text_encoders(prompts))
+        self._fill_cache(prompts)
+        rows = [self._cache.get(p) for p in prompts]
+        return Conditioning({k: torch.stack([r[k] for r in rows]).to(self._device, self.dtype) for k in rows[0]})
+
+    def _fill_cache(self, prompts: Sequence[str], batch_size: int = 16) -> None:
+        missing = self._cache.missing(prompts)
+        for start in range(0, len(missing), batch_size):
+            chunk = missing[start : start + batch_size]
+            encoded = self._run_text_encoders(chunk)
+            for i, prompt in enumerate(chunk):
+                self._cache.put(prompt, {k: v[i] for k, v in encoded.items()})
+
+    def prepare_prompts(self, prompts: Sequence[str]) -> None:
+        """With a prompt cache: embed every prompt not cached yet, then move the text encoders to the CPU.
+
+        A prompt met later (none, in a training run) is still embedded, by the encoders on the CPU.
+        """
+        if self._cache is None:
+            return
+        self._fill_cache([*prompts, ""])
+        for name in ("text_encoder", "text_encoder_2", "text_encoder_3"):
+            module = getattr(self.pipeline, name, None)
+            if module is not None:
+                module.to("cpu")
+        self._encoder_device = torch.device("cpu")
+        if self._device.type == "cuda":
+            torch.cuda.empty_cache()
 
     def encode_prompts(self, prompts: Sequence[str]) -> Conditioning:
         return self._encode(prompts)
