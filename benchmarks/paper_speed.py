@@ -432,6 +432,12 @@ def main(argv=None) -> int:
         f"({frame.image_tokens.iloc[0]} image + {frame.text_tokens.iloc[0]} text tokens). Formula: {FORMULA}.\n\n"
         + to_markdown(frame[shown])
         + "\n"
+        + (
+            "\nOn a CPU, peak_memory_gb is the process's resident high-water mark so far (there is no "
+            "per-phase counter); on a GPU, torch.cuda.max_memory_allocated since the phase began.\n"
+            if device == "cpu"
+            else ""
+        )
     )
     (out / f"{name}.md").write_text(text)
     (out / f"{name}_environment.json").write_text(
