@@ -152,7 +152,7 @@ def derived_plan(presets=("sd35m_geneval", "sd35m_ocr", "sd35m_pickscore")) -> p
     return pd.DataFrame(rows)
 
 
-def build_policy(shape: str, dtype: torch.dtype, device: str, text_tokens: int, lora_rank: int):
+def build_policy(shape: str, dtype: torch.dtype, device: str, text_tokens: int, lora_rank: int, **options):
     """Our SD3Policy around a random transformer and VAE of ``shape`` with random prompt embeddings."""
     from diffusers import (
         AutoencoderKL,
@@ -210,6 +210,7 @@ def build_policy(shape: str, dtype: torch.dtype, device: str, text_tokens: int, 
         lora_alpha=2 * lora_rank,
         dtype=dtype_name,
         device=device,
+        **options,
     )
     return policy, transformer_cfg
 
@@ -305,7 +306,13 @@ def run(args) -> pd.DataFrame:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     text_tokens = args.max_sequence_length + CLIP_TOKENS
-    policy, transformer_cfg = build_policy(args.shape, dtype, device, text_tokens, args.lora_rank)
+    options = {
+        "autocast": args.autocast,
+        "gradient_checkpointing": args.gradient_checkpointing,
+        "compile_backend": args.compile_backend,
+        "attention_backend": args.attention_backend,
+    }
+    policy, transformer_cfg = build_policy(args.shape, dtype, device, text_tokens, args.lora_rank, **options)
     latent = policy.latent_shape()
     image_tokens = (latent[1] // transformer_cfg["patch_size"]) ** 2
     forward = transformer_flops(transformer_cfg, image_tokens, text_tokens)
@@ -327,6 +334,7 @@ def run(args) -> pd.DataFrame:
         "image_tokens": image_tokens,
         "text_tokens": text_tokens,
         "forward_tflop": forward / 1e12,
+        **{k: str(v) for k, v in options.items()},
     }
     rows = [
         {
@@ -393,6 +401,10 @@ def main(argv=None) -> int:
     parser.add_argument("--peak-tflops", type=float, help="the device's dense peak for MFU (default: known GPUs)")
     parser.add_argument("--name", default=None, help="result file name (default paper_speed_SHAPE_DEVICE)")
     parser.add_argument("--output-dir", default="results/benchmarks")
+    parser.add_argument("--autocast", action=argparse.BooleanOptionalAction, default=True, help="model.autocast")
+    parser.add_argument("--gradient-checkpointing", action="store_true", help="model.gradient_checkpointing")
+    parser.add_argument("--compile-backend", help="model.compile_backend, e.g. inductor")
+    parser.add_argument("--attention-backend", help="model.attention_backend, e.g. _native_cudnn")
     parser.add_argument("--verbose", action="store_true", help="show third-party warnings")
     parser.add_argument("--plan", action="store_true", help="only the derived per-preset plan (no timing)")
     args = parser.parse_args(argv)
