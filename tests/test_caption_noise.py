@@ -99,7 +99,22 @@ def test_noise_hits_about_its_share_of_the_images(world, monkeypatch):
 
     calls = []
     real = pretrain_module.noisy_record
-    monkeypatch.setattr(pretrain_module, "noisy_record", lambda record, rng: calls.append(1) or real(record, rng))
+    monkeypatch.setattr(
+        pretrain_module, "noisy_record", lambda record, rng, *mode: calls.append(1) or real(record, rng, *mode)
+    )
     pools = _by_tag(world)
     _batch(pools, PretrainConfig(data_dir=str(world), batch_size=256, caption_noise=0.35), 7)
     assert 60 < len(calls) < 120  # Binomial(256, 0.35): mean 89.6, std 7.6
+
+
+def test_a_swapped_sign_exchanges_two_different_neighbours():
+    rng = np.random.default_rng(0)
+    for text in ("K97", "P4KH", "HH9H", "AB"):
+        for _ in range(30):
+            noisy = disagreeing_text(text, rng, mode="swap")
+            moved = [i for i, (a, b) in enumerate(zip(text, noisy)) if a != b]
+            assert sorted(noisy) == sorted(text) and len(moved) == 2 and moved[1] == moved[0] + 1
+    same = disagreeing_text("HHH", rng, mode="swap")  # no two different neighbours: a substitution
+    assert sum(a != b for a, b in zip("HHH", same)) == 1
+    with pytest.raises(ValueError, match="sign noise mode"):
+        disagreeing_text("AB", rng, mode="shuffle")

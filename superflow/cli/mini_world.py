@@ -32,6 +32,7 @@ def _cmd_pretrain(args) -> int:
         lr=args.lr,
         threads=args.threads,
         caption_noise=args.caption_noise,
+        sign_noise=args.sign_noise,
         channels=tuple(args.channels),
         position_aware=args.position_aware,
         text_fraction=args.text_fraction,
@@ -99,6 +100,12 @@ def register(sub) -> None:
         metavar="P",
         help="probability that a training image disagrees with its caption in the attribute its tag tests "
         "(web-caption noise; 0: perfectly captioned renders)",
+    )
+    p.add_argument(
+        "--sign-noise",
+        choices=("substitute", "swap"),
+        default="substitute",
+        help="how a noisy sign disagrees with its caption: one character substituted, or two neighbours swapped",
     )
     p.add_argument(
         "--channels",

@@ -57,7 +57,19 @@ def disagreeing_scene(metadata: dict, rng: np.random.Generator) -> dict:
     return {**metadata, "include": include, "exclude": []}
 
 
-def disagreeing_text(text: str, rng: np.random.Generator) -> str:
-    """``text`` with one character replaced by another of the alphabet."""
+SIGN_NOISE_MODES = ("substitute", "swap")
+
+
+def disagreeing_text(text: str, rng: np.random.Generator, mode: str = "substitute") -> str:
+    """``text`` with one character replaced by another of the alphabet (``substitute``), or with two
+    neighbouring, different characters exchanged (``swap``: a wrong order of the right characters,
+    one coherent alternative as the position tag's mirrored relation is; a sign without two
+    different neighbours gets a substitution)."""
+    if mode not in SIGN_NOISE_MODES:
+        raise ValueError(f"sign noise mode must be one of {SIGN_NOISE_MODES}, got {mode!r}")
+    pairs = [i for i in range(len(text) - 1) if text[i] != text[i + 1]]
+    if mode == "swap" and pairs:
+        i = pairs[int(rng.integers(len(pairs)))]
+        return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
     i = int(rng.integers(len(text)))
     return text[:i] + _other(TEXT_ALPHABET, text[i], rng) + text[i + 1 :]

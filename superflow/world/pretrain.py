@@ -50,6 +50,8 @@ class PretrainConfig:
     #: Probability that a pair's image disagrees with its caption in the attribute its tag tests
     #: (``superflow.world.caption_noise``); 0 pretrains on perfectly captioned renders.
     caption_noise: float = 0.0
+    #: How a noisy sign disagrees with its caption: one character ``substitute``d, or two neighbours ``swap``ped.
+    sign_noise: str = "substitute"
     #: ``MiniFlowConfig.position_aware``: signs rendered in the prompt's character order.
     position_aware: bool = False
     ema_decay: float = 0.99
@@ -89,10 +91,10 @@ def render_record(
     return render_scene(record.metadata, size=size, rng=rng)
 
 
-def noisy_record(record: WorldRecord, rng: np.random.Generator) -> WorldRecord:
+def noisy_record(record: WorldRecord, rng: np.random.Generator, sign_noise: str = "substitute") -> WorldRecord:
     """The record with metadata that contradicts its prompt (the prompt itself is kept)."""
     if record.kind == "text":
-        return WorldRecord(record.prompt, {"text": disagreeing_text(record.metadata["text"], rng)}, "text")
+        return WorldRecord(record.prompt, {"text": disagreeing_text(record.metadata["text"], rng, sign_noise)}, "text")
     return WorldRecord(record.prompt, disagreeing_scene(record.metadata, rng), "scene")
 
 
@@ -120,7 +122,7 @@ def _batch(pools: dict[str, list[WorldRecord]], cfg: PretrainConfig, step: int) 
         record = pool[int(rng.integers(len(pool)))]
         # Drawn only when noise is on, so a noise-free run renders exactly what it did before.
         if cfg.caption_noise and rng.random() < cfg.caption_noise:
-            record = noisy_record(record, rng)
+            record = noisy_record(record, rng, cfg.sign_noise)
         images.append(render_record(record, cfg.image_size, rng, cfg.text_position_jitter))
         prompts.append("" if rng.random() < cfg.cfg_dropout else record.prompt)
     return to_model_space(np.stack(images)), prompts
