@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.verbose:
         quiet_third_party()
+    if getattr(args, "quiet", False):  # libraries' own bars too (loading a pipeline, writing weights)
+        os.environ["TQDM_DISABLE"] = "1"
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return args.func(args)
