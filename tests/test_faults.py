@@ -208,7 +208,7 @@ def test_resume_with_every_checkpoint_damaged_refuses_with_exit_status_2(tiny_sd
     done = _cli("train", "--config", config, "--quiet", "--resume")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"error: no valid checkpoint in {folder}" in done.stderr and "drop --resume" in done.stderr
-    assert f"{folder / 'epoch_000001' / 'meta.json'}, line 1: not valid JSON" in done.stderr
+    assert f"{folder / 'epoch_000001' / 'meta.json'}, line 3: not valid JSON" in done.stderr
     assert f"{folder / 'epoch_000002' / 'state.pt'}: " in done.stderr
     assert len(list(folder.glob("epoch_*"))) == 2  # nothing deleted when nothing could be resumed
 
