@@ -115,6 +115,29 @@ def vae_decode_flops(latent: int = 64) -> float:
 #: (name, GPUs, memory GB) of the set-ups the README's plan covers; H100 and H200 share the dense bf16 peak.
 HARDWARE = (("1x H100 80GB", 1, 80), ("1x H200 141GB", 1, 141), ("8x H100/H200", 8, 80))
 ASSUMED_MFU = 0.45
+#: Activation memory kept for the backward, in bf16 D-vectors per token per block (an assumption of
+#: the GPU notes in shared/reference/peers/gpu-efficiency.md, to be replaced by the measured peak).
+ASSUMED_VECTORS_PER_TOKEN_BLOCK = 25
+TEXT_ENCODERS_GB = 11.0  # CLIP-L, CLIP-G and T5-XXL in bf16
+
+
+def derived_memory_gb(cfg, image_tokens: int, text_tokens: int, latent: int, text_encoders: bool, gpus: int) -> float:
+    """A rough peak of one training micro-batch: weights, this GPU's trajectories, LoRA state and activations."""
+    d = SD35M_TRANSFORMER["attention_head_dim"] * SD35M_TRANSFORMER["num_attention_heads"]
+    weights = 2.47e9 * 2  # SD3.5-M transformer parameters in bf16
+    images = cfg.sample.prompts_per_epoch * cfg.sample.group_size / gpus
+    trajectories = images * (cfg.sample.num_steps + 1) * SD35M_TRANSFORMER["in_channels"] * latent * latent * 4
+    activations = (
+        cfg.train.micro_batch_size  # the conditional half only: the unconditional one runs without gradients
+        * (image_tokens + text_tokens)
+        * SD35M_TRANSFORMER["num_layers"]
+        * ASSUMED_VECTORS_PER_TOKEN_BLOCK
+        * d
+        * 2
+    )
+    lora_state = 0.4e9
+    total = weights + trajectories + activations + lora_state
+    return total / 2**30 + (TEXT_ENCODERS_GB if text_encoders else 0.0)
 
 
 def derived_plan(presets=("sd35m_geneval", "sd35m_ocr", "sd35m_pickscore")) -> pd.DataFrame:
@@ -135,7 +158,10 @@ def derived_plan(presets=("sd35m_geneval", "sd35m_ocr", "sd35m_pickscore")) -> p
         per_image = per_image_flops(forward, cfg.sample.num_steps, cfg.num_train_steps, cfg.train.beta > 0)
         images = cfg.sample.prompts_per_epoch * cfg.sample.group_size
         epoch = images * (per_image["sampling"] + per_image["training"] + vae)
+        latent = cfg.model.resolution // 8
         for hardware, gpus, _ in HARDWARE:
+            memory = derived_memory_gb(cfg, image_tokens, text_tokens, latent, text_encoders=True, gpus=gpus)
+            cached = derived_memory_gb(cfg, image_tokens, text_tokens, latent, text_encoders=False, gpus=gpus)
             seconds = epoch / (gpus * PEAK_TFLOPS["H200"] * 1e12 * ASSUMED_MFU)
             rows.append(
                 {
@@ -146,7 +172,11 @@ def derived_plan(presets=("sd35m_geneval", "sd35m_ocr", "sd35m_pickscore")) -> p
                     "seconds_per_epoch": seconds,
                     "gpu_hours_per_run": seconds * gpus * cfg.num_epochs / 3600,
                     "wall_hours_per_run": seconds * cfg.num_epochs / 3600,
-                    "source": f"derived: FLOP model at {ASSUMED_MFU:.0%} MFU of {PEAK_TFLOPS['H200']:.0f} TFLOPS",
+                    "micro_batch": cfg.train.micro_batch_size,
+                    "peak_memory_gib": memory,
+                    "peak_memory_gib_prompt_cache": cached,
+                    "source": f"derived: FLOP model at {ASSUMED_MFU:.0%} MFU of {PEAK_TFLOPS['H200']:.0f} TFLOPS; "
+                    f"memory at {ASSUMED_VECTORS_PER_TOKEN_BLOCK} bf16 vectors per token and block",
                 }
             )
     return pd.DataFrame(rows)
