@@ -80,6 +80,17 @@ def atomic_write_text(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -109,12 +120,11 @@ def save_checkpoint(folder: Path, epoch: int, state: dict[str, Any], meta: dict[
         files = {STATE_FILE: {"bytes": (tmp / STATE_FILE).stat().st_size, "sha256": _sha256(tmp / STATE_FILE)}}
         atomic_write_text(tmp / META_FILE, json.dumps({"epoch": epoch, **meta, "files": files}, indent=2))
         _fsync_dir(tmp)
-    except OSError as err:  # a full disk or a lost mount: say which checkpoint, and that the others stand
+    except BaseException as err:  # a full disk, a lost mount, a signal: leave no half-written folder behind
         shutil.rmtree(tmp, ignore_errors=True)
-        why = f"writing checkpoint {final} failed ({err.strerror or err}); the earlier checkpoints are kept"
-        raise OSError(err.errno, why) from err
-    except BaseException:  # a signal: leave no half-written folder behind
-        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError):  # say which checkpoint, and that the others stand
+            why = f"writing checkpoint {final} failed ({err.strerror or err}); the earlier checkpoints are kept"
+            raise OSError(err.errno, why) from err
         raise
     if final.exists():
         shutil.rmtree(final)
@@ -178,7 +188,7 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     meta = validate_checkpoint(path)
     try:
         state = torch_load(path / STATE_FILE, weights_only=False)
-    except (FileFormatError, FileNotFoundError) as err:
+    except FileFormatError as err:
         raise CheckpointError(str(err)) from None
     return state, meta
 

@@ -29,12 +29,16 @@ def read_text(path: str | Path) -> str:
         raise FileFormatError(f"{path}, line {line}: not UTF-8 (byte {err.object[err.start]:#04x})") from None
 
 
+def _invalid_json(path: Path, line: int, err: json.JSONDecodeError) -> FileFormatError:
+    return FileFormatError(f"{path}, line {line}: not valid JSON ({err.msg}, column {err.colno})")
+
+
 def read_json(path: str | Path) -> Any:
     path = Path(path)
     try:
         return json.loads(read_text(path))
     except json.JSONDecodeError as err:
-        raise FileFormatError(f"{path}, line {err.lineno}: not valid JSON ({err.msg}, column {err.colno})") from None
+        raise _invalid_json(path, err.lineno, err) from None
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
@@ -47,7 +51,7 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            raise FileFormatError(f"{path}, line {number}: not valid JSON ({err.msg}, column {err.colno})") from None
+            raise _invalid_json(path, number, err) from None
         if not isinstance(row, dict):
             raise FileFormatError(f"{path}, line {number}: a JSON object expected, got {type(row).__name__}")
         rows.append(row)

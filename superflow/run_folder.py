@@ -44,9 +44,6 @@ class RunFolder:
     def discard_checkpoints(self) -> None:
         shutil.rmtree(self.checkpoints, ignore_errors=True)
 
-    def metrics_lines(self) -> list[str]:
-        return self.metrics.read_text().splitlines() if self.metrics.exists() else []
-
     def append_metrics(self, metrics: dict[str, Any]) -> None:
         with self.metrics.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(metrics) + "\n")

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from superflow.checkpoint import atomic_write_text
+from superflow.checkpoint import atomic_torch_save, atomic_write_text
 from superflow.files import read_json, torch_load
 
 
@@ -63,10 +62,8 @@ class PromptEmbeddingCache:
         return [p for p in dict.fromkeys(prompts) if not self.path(p).exists()]
 
     def put(self, prompt: str, tensors: dict[str, torch.Tensor]) -> None:
-        path = self.path(prompt)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save({"prompt": prompt, **{k: v.detach().cpu().clone() for k, v in tensors.items()}}, tmp)
-        os.replace(tmp, path)
+        tensors = {k: v.detach().cpu().clone() for k, v in tensors.items()}
+        atomic_torch_save({"prompt": prompt, **tensors}, self.path(prompt))
 
     def get(self, prompt: str) -> dict[str, torch.Tensor]:
         saved = torch_load(self.path(prompt), weights_only=True)

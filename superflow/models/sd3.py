@@ -18,6 +18,8 @@ from superflow.models.base import Conditioning, FlowPolicy, guided_velocity, pic
 from superflow.models.prompt_cache import PromptEmbeddingCache, module_fingerprint
 from superflow.models.weights import SD3_WEIGHTS, resolve_weights
 
+#: The pipeline's text encoders (CLIP-L, CLIP-G, T5-XXL), frozen; a prompt cache moves them off the GPU.
+TEXT_ENCODERS = ("text_encoder", "text_encoder_2", "text_encoder_3")
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -75,7 +77,7 @@ class SD3Policy(FlowPolicy):
             pipeline = StableDiffusion3Pipeline.from_pretrained(folder, dtype=dtypes, local_files_only=True)
         self.pipeline = pipeline
         pipeline.set_progress_bar_config(disable=True)
-        for part in ("vae", "text_encoder", "text_encoder_2", "text_encoder_3", "transformer"):
+        for part in ("vae", *TEXT_ENCODERS, "transformer"):
             module = getattr(pipeline, part, None)
             if module is not None:
                 module.requires_grad_(False)
@@ -110,9 +112,8 @@ class SD3Policy(FlowPolicy):
         self._encoder_device = self._device
         self._cache = None
         if prompt_cache is not None:
-            encoders = [getattr(pipeline, n, None) for n in ("text_encoder", "text_encoder_2", "text_encoder_3")]
             fingerprint = {
-                "text_encoders": [module_fingerprint(e) for e in encoders if e is not None],
+                "text_encoders": [module_fingerprint(e) for e in self._text_encoders()],
                 "max_sequence_length": max_sequence_length,
                 "dtype": str(self.dtype),
             }
@@ -130,6 +131,9 @@ class SD3Policy(FlowPolicy):
 
     def modules(self):
         return iter([self.transformer])
+
+    def _text_encoders(self) -> list[torch.nn.Module]:
+        return [m for m in (getattr(self.pipeline, name, None) for name in TEXT_ENCODERS) if m is not None]
 
     def _run_text_encoders(self, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
         with torch.no_grad():
@@ -166,10 +170,8 @@ class SD3Policy(FlowPolicy):
         if self._cache is None:
             return
         self._fill_cache([*prompts, ""])
-        for name in ("text_encoder", "text_encoder_2", "text_encoder_3"):
-            module = getattr(self.pipeline, name, None)
-            if module is not None:
-                module.to("cpu")
+        for module in self._text_encoders():
+            module.to("cpu")
         self._encoder_device = torch.device("cpu")
         if self._device.type == "cuda":
             torch.cuda.empty_cache()

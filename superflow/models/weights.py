@@ -111,15 +111,11 @@ def save_weights_folder(state_dict: dict, config: dict, path: str | os.PathLike)
     """Write ``model.pt`` and ``config.json`` atomically: the folder format of our in-house models."""
     import json
 
-    import torch
-
-    from superflow.checkpoint import atomic_write_text
+    from superflow.checkpoint import atomic_torch_save, atomic_write_text
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    tmp = path / ".model.pt.tmp"
-    torch.save(state_dict, tmp)
-    tmp.replace(path / "model.pt")
+    atomic_torch_save(state_dict, path / "model.pt")
     atomic_write_text(path / "config.json", json.dumps(config, indent=1))
     return path
 

@@ -185,7 +185,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = True) -
         step, elapsed = meta["epoch"], meta["elapsed"]
     log_path = out / "pretrain_log.jsonl"
     if log_path.exists():  # drop lines of steps that will run again
-        kept = [row for row in read_jsonl(log_path) if row.get("step", 0) <= step]
+        kept = [row for row in read_jsonl(log_path) if row["step"] <= step]
         atomic_write_text(log_path, "".join(json.dumps(row) + "\n" for row in kept))
     atomic_write_text(out / "pretrain_config.json", json.dumps(asdict(cfg), indent=1))
     log = log_path.open("a")
