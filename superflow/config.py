@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from superflow.files import read_text, read_yaml
+from superflow.method_defaults import CHOICES, METHOD_DEFAULTS
 from superflow.strict_dataclasses import ConfigError, build_dataclass, is_dataclass_type
 
 #: Flow-GRPO's LoRA targets: every attention projection of SD3's joint (MM-DiT) blocks. Kept here,
@@ -144,6 +145,13 @@ class TrainConfig:
     ema: bool = _help("Keep an EMA of the trainable weights for evaluation and checkpoints.", True)
     ema_decay: float = _help("EMA decay cap; decay = min((1 + n) / (10 + n), cap).", 0.9)
     ema_every: int = _help("Update the EMA every this many optimiser steps (8).", 8)
+    nft_beta: float = _help(
+        "DiffusionNFT's b: the implicit policies are v+- = old +- b (v - old) (1.0; 0.1 for OCR in their config).", 1.0
+    )
+    old_decay_rate: float = _help(
+        "DiffusionNFT: old <- d old + (1 - d) new per epoch, d = min(rate * step, cap).", 0.001
+    )
+    old_decay_cap: float = _help("DiffusionNFT: the cap of that decay (0.5).", 0.5)
 
 
 @dataclass
@@ -161,6 +169,11 @@ class AlgorithmConfig:
     step_advantage: str | None = _help("'trajectory', 'noise_weighted', 'paper', 'tweedie_td' or 'mixed'.", None)
     skip_tied_groups: bool | None = _help(
         "Do not train on groups whose rewards all tie (no signal with a group baseline).", None
+    )
+    objective: str | None = _help(
+        "'policy_gradient' (the clipped loss on SDE transitions) or 'nft' (DiffusionNFT's forward-process "
+        "loss on ODE samples of an old copy of the weights; docs/METHODS.md).",
+        None,
     )
     tracker: str = _help("'auto' (Beta for rewards in [0, 1], else Gaussian), 'beta' or 'gaussian'.", "auto")
     unseen_prior: str = _help(
@@ -183,47 +196,6 @@ class AlgorithmConfig:
     mixed_lambda: float = _help("Weight of the TD term in the 'mixed' estimator.", 0.5)
 
 
-METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "flowgrpo": dict(
-        baseline="group",
-        global_std=False,
-        prompt_draw="uniform",
-        group_sizes="fixed",
-        step_advantage="trajectory",
-        skip_tied_groups=True,
-    ),
-    "flowspo": dict(
-        baseline="tracker",
-        global_std=False,
-        prompt_draw="prioritized",
-        group_sizes="fixed",
-        step_advantage="trajectory",
-        skip_tied_groups=False,
-    ),
-    "superflow": dict(
-        baseline="tracker",
-        global_std=False,
-        prompt_draw="prioritized",
-        group_sizes="bins",
-        step_advantage="paper",
-        skip_tied_groups=False,
-    ),
-}
-
-#: Valid values of the string switches. The algorithm's names are those the rl/ factories know
-#: (repeated here because reading a config must not import torch; a test keeps them equal).
-CHOICES: dict[str, tuple[str, ...]] = {
-    "algorithm.baseline": ("group", "tracker"),
-    "algorithm.prompt_draw": ("uniform", "prioritized"),
-    "algorithm.group_sizes": ("fixed", "neyman", "bins"),
-    "algorithm.step_advantage": ("trajectory", "noise_weighted", "paper", "tweedie_td", "mixed"),
-    "algorithm.tracker": ("auto", "beta", "gaussian"),
-    "algorithm.unseen_prior": ("fixed", "tag"),
-    "model.kind": ("sd3", "mini"),
-    "model.dtype": ("float32", "bfloat16", "float16"),
-}
-
-
 @dataclass
 class RewardConfig:
     name: str = _help(
@@ -238,8 +210,25 @@ class RewardConfig:
 
 
 @dataclass
+class LogConfig:
+    backends: list[str] = _help(
+        "Where a run's metrics go besides metrics.jsonl (always written): any of 'tensorboard' "
+        "(pip install 'superflow[tensorboard]'; event files in <output_dir>/tensorboard) and 'wandb' "
+        "(pip install 'superflow[wandb]'; offline unless WANDB_API_KEY is set or log.wandb_mode says so).",
+        factory=lambda: ["jsonl"],
+    )
+    samples: int = _help("Held-out prompts shown in the sample grid logged at each evaluation (0: none).", 8)
+    wandb_project: str = _help("W&B project.", "superflow")
+    wandb_entity: str | None = _help("W&B entity (team or user); None: the account's default.", None)
+    wandb_mode: str | None = _help("'online', 'offline' or 'disabled'; None: online only with WANDB_API_KEY.", None)
+
+
+@dataclass
 class Config:
-    method: str = _help("'flowgrpo', 'flowspo' or 'superflow': the defaults of the algorithm switches.", "flowgrpo")
+    method: str = _help(
+        "'flowgrpo', 'flowspo', 'superflow', 'nft' or 'superflow_nft': the defaults of the algorithm switches.",
+        "flowgrpo",
+    )
     seed: int = _help("Seed of every random stream of the run.", 0)
     num_epochs: int = _help("Training epochs (one epoch = sample, score, update).", 100)
     output_dir: str = _help("Run folder: metrics.jsonl, checkpoints/, lora/, config.yaml.", "runs/default")
@@ -256,6 +245,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -392,6 +382,20 @@ def resolve(cfg: Config, label: str = "config") -> Config:
         ("train.updates_per_epoch", cfg.train.updates_per_epoch >= 1, "must be >= 1"),
         ("save_every", cfg.save_every >= 1, "must be >= 1"),
         ("save_total_limit", cfg.save_total_limit >= 1, "must be >= 1"),
+        (
+            "algorithm.step_advantage",
+            cfg.algorithm.objective == "policy_gradient" or cfg.algorithm.step_advantage == "trajectory",
+            "must be 'trajectory' with objective 'nft' (it trains on clean images, not SDE transitions)",
+        ),
+        ("train.nft_beta", cfg.train.nft_beta > 0, "must be > 0"),
+        (
+            "log.backends",
+            set(cfg.log.backends) <= {"jsonl", "tensorboard", "wandb"},
+            "takes jsonl, tensorboard, wandb",
+        ),
+        ("log.samples", cfg.log.samples >= 0, "must be >= 0"),
+        ("train.old_decay_cap", 0 <= cfg.train.old_decay_cap < 1, "must be in [0, 1)"),
+        ("train.old_decay_rate", cfg.train.old_decay_rate >= 0, "must be >= 0"),
     ]
     for key, ok, why in checks:
         if not ok:
@@ -404,7 +408,9 @@ def dump_config(cfg: Config) -> str:
 
 
 #: Keys that extend or checkpoint a run without changing what it computes.
-RESUMABLE_KEYS = ("num_epochs", "save_every", "save_total_limit", "output_dir")
+RESUMABLE_KEYS = ("num_epochs", "save_every", "save_total_limit", "output_dir") + tuple(
+    f"log.{key}" for key in ("backends", "samples", "wandb_project", "wandb_entity", "wandb_mode")
+)
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:

@@ -22,9 +22,10 @@ from superflow.checkpoint import rng_state, set_rng_state
 from superflow.config import Config, ConfigError
 from superflow.distributed import Distributed
 from superflow.evaluation.runner import as_training_metrics, evaluate_policy
-from superflow.flow.sampler import Trajectories, require_finite_images, sample_trajectories, step_log_prob
+from superflow.flow.sampler import Trajectories, require_finite_images, sample_trajectories
 from superflow.models import build_policy
 from superflow.models.base import Conditioning, FlowPolicy
+from superflow.objectives import make_objective
 from superflow.prompts import PromptSet, load_prompts, load_training_prompts
 from superflow.rewards import Reward, get_reward
 from superflow.rl import (
@@ -32,9 +33,7 @@ from superflow.rl import (
     EpochPlan,
     StepBatch,
     baseline_advantages,
-    clipped_policy_loss,
     drift_adaptive_rho_by_key,
-    kl_to_reference,
     make_step_estimator_from_config,
     make_tracker_from_config,
     plan_epoch,
@@ -43,6 +42,7 @@ from superflow.rl import (
 )
 from superflow.rl.reward_queue import RewardQueue
 from superflow.run_folder import RunFolder
+from superflow.run_logging import RunLogger
 from superflow.seeding import noise_generators, seed_from
 from superflow.timing import TIMING_KEYS, Timer
 
@@ -96,6 +96,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             self.params, lr=t.lr, betas=(t.adam_beta1, t.adam_beta2), eps=t.adam_eps, weight_decay=t.weight_decay
         )
+        self.objective = make_objective(cfg, self.policy, self.params, self.dist)
         self.ema = EMA(self.params, decay=t.ema_decay, update_every=t.ema_every) if t.ema else None
         self.tracker = make_tracker_from_config(cfg.algorithm, self.reward.bounded_unit, self.train_prompts.tag_of())
         self.step_estimator = make_step_estimator_from_config(cfg.algorithm)
@@ -150,28 +151,29 @@ class Trainer:
         scores = RewardQueue(self._score_timed, overlap=cfg.sample.overlap_reward)
         self.policy.eval()
         batches = range(mine.start, mine.stop, cfg.sample.batch_size)
-        for start in tqdm(batches, desc=f"epoch {epoch}: sampling", disable=not self.progress, leave=False):
-            idx = all_idx[start : min(start + cfg.sample.batch_size, mine.stop)]
-            with timer("time_sampling"):
-                cond = self._encode([self.train_prompts.prompts[i] for i in idx])
-                # Noise is drawn per image from its global index, so any split across ranks or
-                # batches samples the same images.
-                gens = noise_generators(cfg.seed, epoch, 1, len(idx), offset=start, device=self.policy.device)
-                traj = sample_trajectories(
-                    self.policy,
-                    cond,
-                    gens,
-                    num_steps=cfg.sample.num_steps,
-                    guidance_scale=cfg.sample.guidance_scale,
-                    noise_level=cfg.sample.noise_level,
-                    sde_last_step=cfg.sample.sde_last_step,
-                    record_velocities=needs_values,
-                )
-                images = self.policy.decode(traj.final)
-            scores.submit(images, idx, timer)
-            if needs_values:
-                values.append(self._step_values(traj, idx, scores.last(), timer))
-            trajectories.append(Trajectories(traj.states, traj.sigmas, traj.log_probs, traj.std_devs))
+        with self.objective.sampling_weights():  # NFT samples with its old weights
+            for start in tqdm(batches, desc=f"epoch {epoch}: sampling", disable=not self.progress, leave=False):
+                idx = all_idx[start : min(start + cfg.sample.batch_size, mine.stop)]
+                with timer("time_sampling"):
+                    cond = self._encode([self.train_prompts.prompts[i] for i in idx])
+                    # Noise is drawn per image from its global index, so any split across ranks or
+                    # batches samples the same images.
+                    gens = noise_generators(cfg.seed, epoch, 1, len(idx), offset=start, device=self.policy.device)
+                    traj = sample_trajectories(
+                        self.policy,
+                        cond,
+                        gens,
+                        num_steps=cfg.sample.num_steps,
+                        guidance_scale=cfg.sample.guidance_scale,
+                        noise_level=self.objective.sampling_noise_level,
+                        sde_last_step=cfg.sample.sde_last_step,
+                        record_velocities=needs_values,
+                    )
+                    images = self.policy.decode(traj.final)
+                scores.submit(images, idx, timer)
+                if needs_values:
+                    values.append(self._step_values(traj, idx, scores.last(), timer))
+                trajectories.append(Trajectories(traj.states, traj.sigmas, traj.log_probs, traj.std_devs))
         self.totals["images_sampled"] += n
         traj = Trajectories.cat(trajectories)
         rewards_all = self.dist.gather_rows(np.concatenate(scores.results()))
@@ -217,7 +219,7 @@ class Trainer:
         ``step_adv`` every sample's advantages (chunks and weights are global, so the summed
         gradient of all ranks is the one-process gradient)."""
         t = self.cfg.train
-        keep = torch.nonzero(step_adv.abs().sum(dim=1) != 0).flatten()
+        keep = self.objective.trained_samples(step_adv)
         stats: dict[str, list[float]] = {k: [] for k in LOSS_STATS}
         logp_change = torch.zeros(len(step_adv))
         if len(keep) == 0:
@@ -230,46 +232,10 @@ class Trainer:
             for chunk in tqdm(chunks, desc=f"epoch {epoch}: training", disable=not self.progress, leave=False):
                 with timer("time_training"):
                     self.optimizer.zero_grad(set_to_none=True)
-                    self._accumulate_gradients(chunk, traj, cond, step_adv, stats, logp_change)
+                    self.objective.accumulate(chunk, traj, cond, step_adv, stats, logp_change, epoch)
                     self._optimizer_step()
         self.policy.eval()
         return stats, self.dist.sum_tensor(logp_change) / t.inner_epochs
-
-    def _accumulate_gradients(self, chunk, traj, cond, step_adv, stats, logp_change) -> None:
-        """Backward of the chunk's loss, micro-batch by micro-batch, over this rank's part of ``chunk``;
-        each sample's mean |log-prob change| over the trained steps is added to ``logp_change``."""
-        mine = self.dist.shard(len(step_adv))
-        num_steps = self.cfg.num_train_steps
-        local = chunk[(chunk >= mine.start) & (chunk < mine.stop)]
-        for micro in torch.split(local, self.cfg.train.micro_batch_size):
-            rows = micro - mine.start  # positions in this rank's slice
-            sub = traj.index(rows.to(traj.states.device))
-            sub_cond = cond.index(rows)
-            weight = len(micro) / len(chunk) / num_steps
-            for j in range(num_steps):
-                loss, change = self._step_loss(sub, sub_cond, j, step_adv[micro, j], stats)
-                (loss * weight).backward()
-                logp_change[micro] += change / num_steps
-
-    def _step_loss(self, sub: Trajectories, sub_cond: Conditioning, j: int, adv: torch.Tensor, stats):
-        """The clipped policy loss of denoising step ``j`` (plus beta x the KL to the base model),
-        and each sample's |log-prob change| at that step since sampling."""
-        cfg, t = self.cfg, self.cfg.train
-        device = self.policy.device
-        guidance = {"guidance_scale": cfg.sample.guidance_scale, "noise_level": cfg.sample.noise_level}
-        step = step_log_prob(self.policy, sub, j, sub_cond, **guidance)
-        old = sub.log_probs[:, j].to(device)
-        loss, info = clipped_policy_loss(step.log_prob, old, adv.to(device), t.clip_range, adv_clip=t.adv_clip)
-        stats["policy_loss"].append(float(loss.detach()))
-        for k in ("clipfrac", "approx_kl", "ratio_mean"):
-            stats[k].append(float(info[k]))
-        if t.beta > 0:
-            with torch.no_grad(), self.policy.adapter_disabled():
-                ref = step_log_prob(self.policy, sub, j, sub_cond, **guidance)
-            kl = kl_to_reference(step.mean, ref.mean, step.std_dev)
-            stats["kl"].append(float(kl.detach()))
-            loss = loss + t.beta * kl
-        return loss, (step.log_prob.detach().cpu() - old.cpu()).abs()
 
     def _optimizer_step(self) -> None:
         """Sum the ranks' gradients, clip, step, and update the EMA."""
@@ -324,6 +290,7 @@ class Trainer:
         with timer("time_training"):
             cond = self._encode(keys[self.dist.shard(len(keys))])
         stats, logp_change = self.train_on(epoch, traj, cond, step_adv, timer)
+        self.objective.end_epoch(self.global_step)
         rho = (
             drift_adaptive_rho_by_key(keys, logp_change.numpy(), cfg.algorithm.rho_half_life)
             if cfg.algorithm.rho_half_life
@@ -386,23 +353,52 @@ class Trainer:
         if main:
             folder.write_config(cfg)
         history = []
-        for epoch in range(self.epoch, cfg.num_epochs):
-            metrics = {**self.train_epoch(epoch), "seed": cfg.seed, "method": cfg.method}
-            if self.dist.enabled:
-                metrics["world_size"] = self.dist.world_size
-            if main:
-                folder.append_metrics(metrics)
-            history.append(metrics)
-            self.epoch = epoch + 1
-            if self.epoch % cfg.save_every == 0 or self.epoch == cfg.num_epochs:
+        logger = RunLogger(cfg, folder.path, first_epoch=self.epoch, enabled=main)
+        try:
+            for epoch in range(self.epoch, cfg.num_epochs):
+                metrics = {**self.train_epoch(epoch), "seed": cfg.seed, "method": cfg.method}
+                if self.dist.enabled:
+                    metrics["world_size"] = self.dist.world_size
                 if main:
-                    self.save()
-                self.dist.barrier()
+                    folder.append_metrics(metrics)
+                    self._log(logger, metrics)
+                history.append(metrics)
+                self.epoch = epoch + 1
+                if self.epoch % cfg.save_every == 0 or self.epoch == cfg.num_epochs:
+                    if main:
+                        self.save()
+                    self.dist.barrier()
+        finally:
+            logger.close()
         if main:
             self.export(folder.weights)
             self.write_summary()
         self.dist.barrier()
         return history
+
+    def _log(self, logger: RunLogger, metrics: dict[str, Any]) -> None:
+        """The epoch's scalars and histograms, and held-out samples after an evaluation, to the extra backends."""
+        if not logger.active:
+            return
+        tracked = self.tracker.value(self.tracker.seen_keys()) if self.cfg.algorithm.baseline == "tracker" else None
+        logger.log_epoch(metrics, tracked)
+        if "eval_reward_mean" in metrics and self.cfg.log.samples and self.test_prompts is not None:
+            logger.log_samples(metrics["epoch"], *self.held_out_samples(self.cfg.log.samples))
+        logger.end_epoch(metrics["epoch"])
+
+    @torch.no_grad()
+    def held_out_samples(self, count: int) -> tuple[list[np.ndarray], list[str]]:
+        """ODE samples (EMA weights, the evaluation's settings) of the first ``count`` held-out prompts."""
+        cfg, prompts = self.cfg, self.test_prompts.prompts[:count]
+        gens = noise_generators(cfg.eval_seed, 0, 7, len(prompts), device=self.policy.device)
+        context = self.ema.swapped_in(self.params) if self.ema is not None else nullcontext()
+        with context:
+            num_steps, guidance = cfg.sample.eval_num_steps, cfg.sample.guidance_scale
+            traj = sample_trajectories(
+                self.policy, self._encode(prompts), gens, num_steps=num_steps, guidance_scale=guidance, noise_level=0.0
+            )
+            images = self.policy.decode(traj.final).float().clamp(0, 1).cpu()
+        return list((images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)), list(prompts)
 
     def write_summary(self) -> Path:
         return self.folder.write_summary(self.cfg.method, self.cfg.seed, self.epoch, self.global_step)
@@ -413,6 +409,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "ema": None if self.ema is None else self.ema.state_dict(),
             "tracker": self.tracker.state_dict(),
+            "objective": self.objective.state_dict(),
             "rng": rng_state(),
             "global_step": self.global_step,
             "totals": dict(self.totals),
@@ -435,6 +432,8 @@ class Trainer:
         if self.ema is not None and state["ema"] is not None:
             self.ema.load_state_dict(state["ema"])
         self.tracker.load_state_dict(state["tracker"])
+        if self.cfg.algorithm.objective != "policy_gradient":
+            self.objective.load_state_dict(state.get("objective"))
         set_rng_state(state["rng"])
         self.global_step = state["global_step"]
         self.totals = dict(state["totals"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from superflow.config import METHOD_DEFAULTS
+
 DEMO_PROMPTS = [
     "a red apple on a table",
     "a red car in the street",
@@ -146,7 +148,7 @@ def register(sub) -> None:
     p.add_argument("--output-dir", default="runs/demo")
     # Flow-GRPO by default: on this random tiny model its reward rises clearly in 10 epochs, which is
     # what the demo is for; SuperFlow's bins and step weights barely move it (numbers in results/README.md).
-    p.add_argument("--method", default="flowgrpo", choices=["flowgrpo", "flowspo", "superflow"])
+    p.add_argument("--method", default="flowgrpo", choices=list(METHOD_DEFAULTS))
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.add_argument("--resume", action="store_true")

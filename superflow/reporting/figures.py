@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -136,7 +137,7 @@ def sample_grid(
     available = max(len(list(Path(d).glob("[0-9]" * 5))) for d in sample_dirs.values()) if methods else 0
     num_prompts = max(1, min(num_prompts, available))
     fig, axes = plt.subplots(
-        len(methods), num_prompts, figsize=(1.3 * num_prompts, 1.4 * len(methods) + 0.4), squeeze=False
+        len(methods), num_prompts, figsize=(1.3 * num_prompts, 1.4 * len(methods) + 0.9), squeeze=False
     )
     for row, method in enumerate(methods):
         for col in range(num_prompts):
@@ -149,8 +150,8 @@ def sample_grid(
                     ax.imshow(np.asarray(image.convert("RGB")), interpolation="nearest")
             if col == 0:
                 ax.set_ylabel(method_label(method, method_labels), fontsize=8)
-            if row == 0:
-                ax.set_title(_prompt_of(Path(sample_dirs[method]) / f"{col:05d}"), fontsize=5)
+            if row == len(methods) - 1:  # the whole prompt under its column
+                ax.set_xlabel(wrapped_prompt(_prompt_of(Path(sample_dirs[method]) / f"{col:05d}")), fontsize=5)
     if title:
         fig.suptitle(title, fontsize=9)
     return _save(fig, path)
@@ -163,8 +164,32 @@ def _prompt_of(folder: Path) -> str:
     if not meta.exists():
         return ""
     rows = read_jsonl(meta)
-    prompt = rows[0].get("prompt", "") if rows else ""
-    return prompt if len(prompt) <= 28 else prompt[:26] + "..."
+    return rows[0].get("prompt", "") if rows else ""
+
+
+def wrapped_prompt(prompt: str, width: int = 22) -> str:
+    """The whole prompt, broken into lines of at most ``width`` characters (words are not cut)."""
+    return "\n".join(textwrap.wrap(prompt, width=width, break_long_words=False)) or prompt
+
+
+def image_grid(images: Sequence[np.ndarray], prompts: Sequence[str], path: Path | str | None = None, title: str = ""):
+    """One image per column with its whole prompt wrapped underneath; saved to ``path`` or returned."""
+    count = len(images)
+    if count != len(prompts) or count == 0:
+        raise ValueError(
+            f"need one prompt per image and at least one image, got {count} images, {len(prompts)} prompts"
+        )
+    lines = max(wrapped_prompt(p).count("\n") + 1 for p in prompts)
+    fig, axes = plt.subplots(1, count, figsize=(1.3 * count, 1.4 + 0.12 * lines + 0.3), squeeze=False)
+    for ax, image, prompt in zip(axes[0], images, prompts):
+        ax.imshow(image, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel(wrapped_prompt(prompt), fontsize=5)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path) if path is not None else fig
 
 
 def write_all(

@@ -56,11 +56,15 @@ class EMA:
         params = self._params(parameters)
         if (optimization_step + 1) % self.update_every != 0:
             return False
-        one_minus_decay = 1.0 - self.current_decay(optimization_step)
-        for e, p in zip(self.ema_parameters, params):
-            if p.requires_grad:
-                e.add_(one_minus_decay * (p.detach().to(device=e.device, dtype=e.dtype) - e))
+        self.blend(params, self.current_decay(optimization_step))
         return True
+
+    @torch.no_grad()
+    def blend(self, parameters: Iterable[torch.Tensor], decay: float) -> None:
+        """``copy <- decay * copy + (1 - decay) * live`` for every parameter that requires grad."""
+        for e, p in zip(self.ema_parameters, self._params(parameters)):
+            if p.requires_grad:
+                e.add_((1.0 - decay) * (p.detach().to(device=e.device, dtype=e.dtype) - e))
 
     @torch.no_grad()
     def copy_to(self, parameters: Iterable[torch.Tensor]) -> None:

@@ -164,6 +164,10 @@ class _Tracker:
     def __len__(self) -> int:
         return len(self._records)
 
+    def seen_keys(self) -> list[str]:
+        """The prompts updated so far, in the order they were first seen."""
+        return list(self._records)
+
     def state_dict(self) -> dict[str, Any]:
         """Plain-Python (JSON-serialisable) snapshot of the tracker."""
         return {
