@@ -81,7 +81,7 @@ def test_mini_world_shape_reaches_the_pretraining_command(tmp_path):
     result = snakemake(workdir_for(tmp_path / "work"), "-n", "-p", "pretrain")
     text = result.stdout + result.stderr
     assert "--text-lengths 2 3" in text  # the world rule
-    assert "--caption-noise 0.35 --channels 32 64 128 --text-fraction 0.4  --threads" in text
+    assert "--caption-noise 0.35 --sign-noise substitute --channels 32 64 128 --text-fraction 0.4  --threads" in text
 
 
 def test_seeds_from_the_command_line_set_the_runs(tmp_path):

@@ -20,6 +20,7 @@ if WORLD:
             channels=" ".join(str(c) for c in WORLD.get("channels", [32, 64, 128])),
             text_fraction=WORLD.get("text_fraction", 0.4),
             position_aware="--position-aware" if WORLD.get("position_aware", False) else "",
+            sign_noise=WORLD.get("sign_noise", "substitute"),
         threads: WORLD["pretrain_threads"]
         log:
             f"{RUNS}/logs/pretrain.log",
@@ -31,7 +32,7 @@ if WORLD:
             # --resume: a killed pretraining continues from its last checkpoint.
             "superflow pretrain --data-dir {params.world} --output-dir {params.folder} --steps {params.steps}"
             " --batch-size {params.batch_size} --seed {params.seed} --caption-noise {params.caption_noise}"
-            " --channels {params.channels} --text-fraction {params.text_fraction} {params.position_aware} --threads {threads} --resume --quiet > {log} 2>&1"
+            " --sign-noise {params.sign_noise} --channels {params.channels} --text-fraction {params.text_fraction} {params.position_aware} --threads {threads} --resume --quiet > {log} 2>&1"
 
     rule preference_model:
         input:
