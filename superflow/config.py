@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from superflow.files import read_text, read_yaml
+from superflow.files import read_text
 from superflow.method_defaults import CHOICES, METHOD_DEFAULTS
 from superflow.strict_dataclasses import ConfigError, build_dataclass, is_dataclass_type
 
@@ -149,9 +149,11 @@ class TrainConfig:
         "DiffusionNFT's b: the implicit policies are v+- = old +- b (v - old) (1.0; 0.1 for OCR in their config).", 1.0
     )
     old_decay_rate: float = _help(
-        "DiffusionNFT: old <- d old + (1 - d) new per epoch, d = min(rate * step, cap).", 0.001
+        "NFT's old and AWM's slow copy: copy <- d copy + (1 - d) live per epoch, d = min(rate * step, cap).", 0.001
     )
-    old_decay_cap: float = _help("DiffusionNFT: the cap of that decay (0.5).", 0.5)
+    old_decay_cap: float | None = _help("That decay's cap; None: the method's (NFT 0.5, AWM 0.3).", None)
+    awm_ghuber_power: float = _help("AWM: p of the generalised Huber transform of the matching error (0.25).", 0.25)
+    awm_slow_weight: float = _help("AWM: weight of ||v - v_slow||^2, the pull to the slow copy (1.0).", 1.0)
 
 
 @dataclass
@@ -171,8 +173,8 @@ class AlgorithmConfig:
         "Do not train on groups whose rewards all tie (no signal with a group baseline).", None
     )
     objective: str | None = _help(
-        "'policy_gradient' (the clipped loss on SDE transitions) or 'nft' (DiffusionNFT's forward-process "
-        "loss on ODE samples of an old copy of the weights; docs/METHODS.md).",
+        "'policy_gradient' (the clipped loss on SDE transitions), 'nft' (DiffusionNFT's forward-process "
+        "loss on ODE samples of an old copy of the weights) or 'awm' (advantage-weighted matching; docs/METHODS.md).",
         None,
     )
     tracker: str = _help("'auto' (Beta for rewards in [0, 1], else Gaussian), 'beta' or 'gaussian'.", "auto")
@@ -226,7 +228,7 @@ class LogConfig:
 @dataclass
 class Config:
     method: str = _help(
-        "'flowgrpo', 'flowspo', 'superflow', 'nft' or 'superflow_nft': the defaults of the algorithm switches.",
+        "'flowgrpo', 'flowspo', 'superflow', 'nft', 'awm' or 'superflow_nft': the algorithm switches' defaults.",
         "flowgrpo",
     )
     seed: int = _help("Seed of every random stream of the run.", 0)
@@ -362,6 +364,8 @@ def resolve(cfg: Config, label: str = "config") -> Config:
         value = getattr(getattr(cfg, section), key)
         if value not in allowed:
             raise ConfigError(f"{label}: key '{dotted}' is {value!r}; choose one of {', '.join(allowed)}")
+    if cfg.train.old_decay_cap is None:
+        cfg.train.old_decay_cap = 0.3 if cfg.algorithm.objective == "awm" else 0.5
     checks = [
         ("sample.noise_level", cfg.sample.noise_level > 0, "must be > 0 for training (the SDE needs noise)"),
         ("sample.num_steps", cfg.sample.num_steps >= 1, "must be >= 1"),
@@ -385,7 +389,7 @@ def resolve(cfg: Config, label: str = "config") -> Config:
         (
             "algorithm.step_advantage",
             cfg.algorithm.objective == "policy_gradient" or cfg.algorithm.step_advantage == "trajectory",
-            "must be 'trajectory' with objective 'nft' (it trains on clean images, not SDE transitions)",
+            "must be 'trajectory' with objectives 'nft' and 'awm' (they train on clean images, not SDE transitions)",
         ),
         ("train.nft_beta", cfg.train.nft_beta > 0, "must be > 0"),
         (
@@ -395,6 +399,7 @@ def resolve(cfg: Config, label: str = "config") -> Config:
         ),
         ("log.samples", cfg.log.samples >= 0, "must be >= 0"),
         ("train.old_decay_cap", 0 <= cfg.train.old_decay_cap < 1, "must be in [0, 1)"),
+        ("train.awm_ghuber_power", 0 < cfg.train.awm_ghuber_power <= 1, "must be in (0, 1]"),
         ("train.old_decay_rate", cfg.train.old_decay_rate >= 0, "must be >= 0"),
     ]
     for key, ok, why in checks:
@@ -405,32 +410,6 @@ def resolve(cfg: Config, label: str = "config") -> Config:
 
 def dump_config(cfg: Config) -> str:
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
-
-
-#: Keys that extend or checkpoint a run without changing what it computes.
-RESUMABLE_KEYS = ("num_epochs", "save_every", "save_total_limit", "output_dir") + tuple(
-    f"log.{key}" for key in ("backends", "samples", "wandb_project", "wandb_entity", "wandb_mode")
-)
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value and key != "kwargs":
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def changed_config_keys(saved_path: Path, cfg: Config) -> list[str]:
-    """Dotted keys whose value differs between a run folder's saved config and ``cfg``."""
-    if not saved_path.exists():
-        return []
-    saved = _flatten(read_yaml(saved_path) or {})
-    current = _flatten(yaml.safe_load(dump_config(cfg)))
-    keys = sorted(set(saved) | set(current))
-    return [k for k in keys if k not in RESUMABLE_KEYS and saved.get(k) != current.get(k)]
 
 
 def describe(cls=Config, prefix: str = "") -> list[tuple[str, str, Any]]:

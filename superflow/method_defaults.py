@@ -46,6 +46,17 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
         skip_tied_groups=False,
         objective="nft",
     ),
+    # Advantage Weighted Matching (scxue/advantage_weighted_matching, config/dgx_awm.py): the same
+    # advantages as Flow-GRPO with the batch's std; every sample trains.
+    "awm": dict(
+        baseline="group",
+        global_std=True,
+        prompt_draw="uniform",
+        group_sizes="fixed",
+        step_advantage="trajectory",
+        skip_tied_groups=False,
+        objective="awm",
+    ),
     # SuperFlow's allocation, prioritised draws and tracker baseline feeding the NFT update.
     "superflow_nft": dict(
         baseline="tracker",
@@ -67,7 +78,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "algorithm.step_advantage": ("trajectory", "noise_weighted", "paper", "tweedie_td", "mixed"),
     "algorithm.tracker": ("auto", "beta", "gaussian"),
     "algorithm.unseen_prior": ("fixed", "tag"),
-    "algorithm.objective": ("policy_gradient", "nft"),
+    "algorithm.objective": ("policy_gradient", "nft", "awm"),
     "model.kind": ("sd3", "mini"),
     "model.dtype": ("float32", "bfloat16", "float16"),
 }

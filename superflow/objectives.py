@@ -23,13 +23,20 @@ from superflow.distributed import Distributed
 from superflow.flow.sampler import Trajectories, step_log_prob
 from superflow.models.base import Conditioning, FlowPolicy
 from superflow.rl import EMA, clipped_policy_loss, kl_to_reference
-from superflow.rl.nft import nft_loss, nft_reward_weights, old_policy_decay, shuffled_timestep_indices
+from superflow.rl.nft import (
+    awm_loss,
+    nft_loss,
+    nft_reward_weights,
+    old_policy_decay,
+    shuffled_timestep_indices,
+    stratified_timestep_indices,
+)
 from superflow.seeding import noise_generators
 
-__all__ = ["PolicyGradientObjective", "NFTObjective", "make_objective"]
+__all__ = ["PolicyGradientObjective", "NFTObjective", "AWMObjective", "make_objective"]
 
-#: The seeded stream of NFT's forward-process noise (sampling uses 1, the trainer's draws 0, 2, 3).
-NFT_NOISE_STREAM = 5
+#: The seeded stream of NFT's and AWM's forward-process noise (sampling uses 1, the trainer's draws 0, 2, 3).
+FORWARD_NOISE_STREAM = 5
 
 
 class PolicyGradientObjective:
@@ -96,24 +103,31 @@ class PolicyGradientObjective:
         pass
 
 
-class NFTObjective(PolicyGradientObjective):
-    """DiffusionNFT: ODE samples of the old weights, the NFT loss at ``cfg.num_train_steps`` of the
-    sampler's timesteps per sample (a random subset in random order, fresh noise at each)."""
+class _ForwardProcessObjective(PolicyGradientObjective):
+    """Shared by NFT and AWM: a frozen copy of the trainable weights (NFT's old policy, AWM's slow
+    anchor) that follows the live ones once per epoch, and training on the sampled clean images
+    noised afresh, ``x_t = (1 - t) x0 + t eps``, at ``cfg.num_train_steps`` sampler timesteps per image.
+    The timesteps and the noise come from one generator per image (its global index), so any split
+    of the epoch into ranks and micro-batches trains on the same points."""
+
+    NOISE_STREAM = FORWARD_NOISE_STREAM
 
     def __init__(self, cfg: Config, policy: FlowPolicy, params: list[torch.Tensor], dist: Distributed):
         super().__init__(cfg, policy, params, dist)
-        self.old = EMA(params)  # only its copy, swap and blend are used: the schedule is NFT's own
-
-    @property
-    def sampling_noise_level(self) -> float:
-        return 0.0
-
-    def sampling_weights(self) -> AbstractContextManager:
-        return self.old.swapped_in(self.params)
+        self.copy = EMA(params)  # only its copy, swap and blend are used: the schedule is the method's
 
     def trained_samples(self, step_adv: torch.Tensor) -> torch.Tensor:
-        """Every sample: a tied group (r = 1/2) still trains, as a pull towards the old weights."""
+        """Every sample: a tied group still trains (NFT: a pull towards the old weights)."""
         return torch.arange(len(step_adv))
+
+    def _timesteps(self, num_steps: int, count: int, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _loss(self, v, v_copy, v_ref, x0, x_t, eps, sigma, adv, stats) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _needs_copy_pass(self) -> bool:
+        return True
 
     def accumulate(self, chunk, traj: Trajectories, cond: Conditioning, step_adv, stats, logp_change, epoch: int):
         cfg, t = self.cfg, self.cfg.train
@@ -121,9 +135,7 @@ class NFTObjective(PolicyGradientObjective):
         mine = self.dist.shard(len(step_adv))
         num_trained = cfg.num_train_steps
         guidance = cfg.sample.guidance_scale
-        r_all = nft_reward_weights(step_adv[:, 0], t.adv_clip)
-        # One generator per sample, from its global index: the same noise however the epoch is split.
-        gens = noise_generators(cfg.seed, epoch, NFT_NOISE_STREAM, len(step_adv))
+        gens = noise_generators(cfg.seed, epoch, self.NOISE_STREAM, len(step_adv))
         local = chunk[(chunk >= mine.start) & (chunk < mine.stop)]
         for micro in torch.split(local, t.micro_batch_size):
             rows = (micro - mine.start).to(traj.states.device)
@@ -131,45 +143,93 @@ class NFTObjective(PolicyGradientObjective):
             sub_cond = cond.index(micro - mine.start)
             steps, noises = [], []
             for i in micro.tolist():
-                steps.append(shuffled_timestep_indices(traj.num_steps, num_trained, gens[i]))
+                steps.append(self._timesteps(traj.num_steps, num_trained, gens[i]))
                 noises.append(torch.randn((num_trained, *x0.shape[1:]), generator=gens[i]))
             steps, noises = torch.stack(steps), torch.stack(noises).to(device)
-            r = r_all[micro].to(device)
+            adv = step_adv[micro, 0].to(device)
             weight = len(micro) / len(chunk) / num_trained
             for j in range(num_trained):
                 sigma = traj.sigmas[steps[:, j].to(traj.sigmas.device)].to(device).float()
                 s = sigma.view(-1, *([1] * (x0.ndim - 1)))
                 x_t = (1 - s) * x0 + s * noises[:, j]
-                # The old and reference passes run before the graded one: the swap copies in place.
-                with torch.no_grad(), self.old.swapped_in(self.params):
-                    v_old = policy.velocity(x_t, sigma, sub_cond, guidance)
-                v_ref = None
+                # The copy and reference passes run before the graded one: the swap copies in place.
+                v_copy = v_ref = None
+                if self._needs_copy_pass():
+                    with torch.no_grad(), self.copy.swapped_in(self.params):
+                        v_copy = policy.velocity(x_t, sigma, sub_cond, guidance)
                 if t.beta > 0:
                     with torch.no_grad(), policy.adapter_disabled():
                         v_ref = policy.velocity(x_t, sigma, sub_cond, guidance)
                 v = policy.velocity(x_t, sigma, sub_cond, guidance, detach_uncond=True)
-                loss = nft_loss(v, v_old, x0, x_t, sigma, r, nft_beta=t.nft_beta, adv_clip=t.adv_clip)
-                stats["policy_loss"].append(float(loss.detach()))
-                if v_ref is not None:
-                    kl = ((v - v_ref) ** 2).mean()
-                    stats["kl"].append(float(kl.detach()))
-                    loss = loss + t.beta * kl
+                loss = self._loss(v, v_copy, v_ref, x0, x_t, noises[:, j], sigma, adv, stats)
                 (loss * weight).backward()
 
     def end_epoch(self, global_step: int) -> None:
         t = self.cfg.train
-        self.old.blend(self.params, old_policy_decay(global_step, t.old_decay_rate, t.old_decay_cap))
+        self.copy.blend(self.params, old_policy_decay(global_step, t.old_decay_rate, t.old_decay_cap))
 
     def state_dict(self) -> dict[str, Any]:
-        return {"old": self.old.state_dict()}
+        return {"copy": self.copy.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any] | None) -> None:
-        if not state or "old" not in state:
-            raise ValueError("the checkpoint has no NFT old weights (was it written by another objective?)")
-        self.old.load_state_dict(state["old"])
+        if not state or "copy" not in state:
+            raise ValueError("the checkpoint has no copy of the weights for this objective (written by another one?)")
+        self.copy.load_state_dict(state["copy"])
 
 
-OBJECTIVES = {"policy_gradient": PolicyGradientObjective, "nft": NFTObjective}
+class NFTObjective(_ForwardProcessObjective):
+    """DiffusionNFT: ODE samples of the old weights; the NFT loss at a random subset of the sampler's
+    timesteps per image, in random order."""
+
+    @property
+    def sampling_noise_level(self) -> float:
+        return 0.0
+
+    def sampling_weights(self) -> AbstractContextManager:
+        return self.copy.swapped_in(self.params)
+
+    def _timesteps(self, num_steps: int, count: int, generator: torch.Generator) -> torch.Tensor:
+        return shuffled_timestep_indices(num_steps, count, generator)
+
+    def _loss(self, v, v_copy, v_ref, x0, x_t, eps, sigma, adv, stats) -> torch.Tensor:
+        t = self.cfg.train
+        r = nft_reward_weights(adv, t.adv_clip)
+        loss = nft_loss(v, v_copy, x0, x_t, sigma, r, nft_beta=t.nft_beta, adv_clip=t.adv_clip)
+        stats["policy_loss"].append(float(loss.detach()))
+        if v_ref is not None:
+            kl = ((v - v_ref) ** 2).mean()
+            stats["kl"].append(float(kl.detach()))
+            loss = loss + t.beta * kl
+        return loss
+
+
+class AWMObjective(_ForwardProcessObjective):
+    """Advantage Weighted Matching: SDE samples of the live weights (their SA-Solver is not ours);
+    the AWM loss at stratified sampler timesteps in ``[1, int(0.9 T)]`` per image, plus
+    ``train.beta`` x the squared distance to the base model and ``train.awm_slow_weight`` x that to
+    the slow copy."""
+
+    def _needs_copy_pass(self) -> bool:
+        return self.cfg.train.awm_slow_weight > 0
+
+    def _timesteps(self, num_steps: int, count: int, generator: torch.Generator) -> torch.Tensor:
+        high = max(1, int(0.9 * num_steps))
+        return stratified_timestep_indices(1, high, min(count, high), generator)
+
+    def _loss(self, v, v_copy, v_ref, x0, x_t, eps, sigma, adv, stats) -> torch.Tensor:
+        t = self.cfg.train
+        loss = awm_loss(v, eps - x0, sigma, adv, adv_clip=t.adv_clip, power=t.awm_ghuber_power)
+        stats["policy_loss"].append(float(loss.detach()))
+        if v_ref is not None:
+            kl = ((v - v_ref) ** 2).mean()
+            stats["kl"].append(float(kl.detach()))
+            loss = loss + t.beta * kl
+        if v_copy is not None:
+            loss = loss + t.awm_slow_weight * ((v - v_copy) ** 2).mean()
+        return loss
+
+
+OBJECTIVES = {"policy_gradient": PolicyGradientObjective, "nft": NFTObjective, "awm": AWMObjective}
 
 
 def make_objective(cfg: Config, policy: FlowPolicy, params: list[torch.Tensor], dist: Distributed):

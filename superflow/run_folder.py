@@ -18,10 +18,36 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from superflow.checkpoint import atomic_write_text, load_newest_valid_checkpoint, save_checkpoint
-from superflow.config import Config, changed_config_keys, dump_config
-from superflow.files import read_jsonl
+from superflow.config import Config, dump_config
+from superflow.files import read_jsonl, read_yaml
+
+#: Keys that extend or checkpoint a run without changing what it computes.
+RESUMABLE_KEYS = ("num_epochs", "save_every", "save_total_limit", "output_dir") + tuple(
+    f"log.{key}" for key in ("backends", "samples", "wandb_project", "wandb_entity", "wandb_mode")
+)
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value and key != "kwargs":
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def changed_config_keys(saved_path: Path, cfg: Config) -> list[str]:
+    """Dotted keys whose value differs between a run folder's saved config and ``cfg``."""
+    if not saved_path.exists():
+        return []
+    saved = _flatten(read_yaml(saved_path) or {})
+    current = _flatten(yaml.safe_load(dump_config(cfg)))
+    keys = sorted(set(saved) | set(current))
+    return [k for k in keys if k not in RESUMABLE_KEYS and saved.get(k) != current.get(k)]
 
 
 class RunFolder:

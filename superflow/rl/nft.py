@@ -21,7 +21,15 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["nft_reward_weights", "nft_loss", "old_policy_decay", "shuffled_timestep_indices"]
+__all__ = [
+    "nft_reward_weights",
+    "nft_loss",
+    "old_policy_decay",
+    "shuffled_timestep_indices",
+    "generalized_huber",
+    "awm_loss",
+    "stratified_timestep_indices",
+]
 
 
 def nft_reward_weights(advantages: torch.Tensor, adv_clip: float = 5.0) -> torch.Tensor:
@@ -81,3 +89,43 @@ def shuffled_timestep_indices(num_steps: int, num_trained: int, generator: torch
     if not 1 <= num_trained <= num_steps:
         raise ValueError(f"need 1 <= num_trained <= num_steps, got {num_trained} of {num_steps}")
     return torch.randperm(num_steps, generator=generator)[:num_trained]
+
+
+def generalized_huber(m: torch.Tensor, power: float = 0.25, floor: float = 1e-10) -> torch.Tensor:
+    """AWM's ``((m + floor)^p - floor^p) / p``: a concave transform of a squared error ``m >= 0``
+    (p = 1 is the error itself; small p flattens large errors)."""
+    if not 0 < power <= 1:
+        raise ValueError(f"power must be in (0, 1], got {power}")
+    return ((m + floor) ** power - floor**power) / power
+
+
+def awm_loss(
+    v: torch.Tensor,
+    target: torch.Tensor,
+    t: torch.Tensor,
+    advantages: torch.Tensor,
+    adv_clip: float = 5.0,
+    power: float = 0.25,
+) -> torch.Tensor:
+    """Advantage Weighted Matching (scxue/advantage_weighted_matching, ``scripts/train_sd3_awm.py``):
+    ``mean(A' t ghuber_p(mean (v - u)^2))`` with ``A' = clip(A, adv_clip) / adv_clip`` and u = eps - x0.
+
+    On-policy the reference's importance ratio is exactly 1, so this is its gradient: a good sample's
+    flow-matching error is lowered, a bad one's raised, each weighted by its time ``t``.
+    """
+    if v.shape != target.shape:
+        raise ValueError(f"shapes must match, got {tuple(v.shape)} and {tuple(target.shape)}")
+    a = torch.as_tensor(advantages, dtype=v.dtype, device=v.device).clamp(-adv_clip, adv_clip) / adv_clip
+    t = torch.as_tensor(t, dtype=v.dtype, device=v.device).flatten()
+    m = _per_sample_mean((v - target.detach()) ** 2)
+    return (a * t * generalized_huber(m, power)).mean()
+
+
+def stratified_timestep_indices(low: int, high: int, count: int, generator: torch.Generator) -> torch.Tensor:
+    """``count`` distinct sampler steps in ``[low, high]``: one drawn uniformly from each of ``count``
+    consecutive strata of (near) equal size."""
+    if not 0 <= low <= high or not 1 <= count <= high - low + 1:
+        raise ValueError(f"need 0 <= low <= high and 1 <= count <= {high - low + 1}, got {low}, {high}, {count}")
+    strata = torch.tensor_split(torch.arange(low, high + 1), count)
+    picks = [int(torch.randint(len(stratum), (1,), generator=generator)) for stratum in strata]
+    return torch.stack([stratum[k] for stratum, k in zip(strata, picks)])
