@@ -198,3 +198,32 @@ def test_position_aware_miniflow_reads_character_order_and_round_trips(tmp_path)
 def test_miniflow_rejects_channels_groupnorm_cannot_split():
     with pytest.raises(ValueError, match="multiples of 8"):
         MiniFlowConfig(channels=(20, 40, 80))
+
+
+@pytest.mark.parametrize("method", ["nft", "awm"])
+def test_forward_process_methods_train_miniflow(net, tmp_path, method):
+    save_miniflow(net, tmp_path / "m")
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("\n".join(PROMPTS) + "\n")
+    overrides = [
+        "model.kind=mini",
+        f"model.path={tmp_path / 'm'}",
+        "model.device=cpu",
+        f"data.train_prompts={prompts}",
+        f"output_dir={tmp_path / 'run'}",
+        f"method={method}",
+        "num_epochs=2",
+        "sample.num_steps=4",
+        "sample.prompts_per_epoch=2",
+        "sample.group_size=4",
+        "sample.batch_size=8",
+        "train.micro_batch_size=8",
+        "train.lr=1e-3",
+        "reward.name=colour_target",
+        "train.ema=false",
+    ]
+    trainer = Trainer(load_config(None, overrides), progress=False)
+    before = [p.detach().clone() for p in trainer.params]
+    history = trainer.run()
+    assert all(np.isfinite(m["policy_loss"]) for m in history)
+    assert sum(not torch.equal(b, p) for b, p in zip(before, trainer.params)) > len(before) // 2
