@@ -7,66 +7,31 @@ from typing import Any
 
 __all__ = ["METHOD_DEFAULTS", "CHOICES"]
 
+_FLOWGRPO: dict[str, Any] = dict(
+    baseline="group",
+    global_std=False,
+    prompt_draw="uniform",
+    group_sizes="fixed",
+    step_advantage="trajectory",
+    skip_tied_groups=True,
+    objective="policy_gradient",
+)
+_FLOWSPO = {**_FLOWGRPO, "baseline": "tracker", "prompt_draw": "prioritized", "skip_tied_groups": False}
+_SUPERFLOW = {**_FLOWSPO, "group_sizes": "bins", "step_advantage": "paper"}
+# DiffusionNFT (NVlabs/DiffusionNFT, config/nft.py): group mean with the batch's std, every sample
+# trains (a tied group is a proximal pull), no step-level credit (it has no SDE transitions).
+_NFT = {**_FLOWGRPO, "global_std": True, "skip_tied_groups": False, "objective": "nft"}
+
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "flowgrpo": dict(
-        baseline="group",
-        global_std=False,
-        prompt_draw="uniform",
-        group_sizes="fixed",
-        step_advantage="trajectory",
-        skip_tied_groups=True,
-        objective="policy_gradient",
-    ),
-    "flowspo": dict(
-        baseline="tracker",
-        global_std=False,
-        prompt_draw="prioritized",
-        group_sizes="fixed",
-        step_advantage="trajectory",
-        skip_tied_groups=False,
-        objective="policy_gradient",
-    ),
-    "superflow": dict(
-        baseline="tracker",
-        global_std=False,
-        prompt_draw="prioritized",
-        group_sizes="bins",
-        step_advantage="paper",
-        skip_tied_groups=False,
-        objective="policy_gradient",
-    ),
-    # DiffusionNFT (NVlabs/DiffusionNFT, config/nft.py): group mean with the batch's std, every
-    # sample trains (a tied group is a proximal pull), no step-level credit (no SDE transitions).
-    "nft": dict(
-        baseline="group",
-        global_std=True,
-        prompt_draw="uniform",
-        group_sizes="fixed",
-        step_advantage="trajectory",
-        skip_tied_groups=False,
-        objective="nft",
-    ),
-    # Advantage Weighted Matching (scxue/advantage_weighted_matching, config/dgx_awm.py): the same
-    # advantages as Flow-GRPO with the batch's std; every sample trains.
-    "awm": dict(
-        baseline="group",
-        global_std=True,
-        prompt_draw="uniform",
-        group_sizes="fixed",
-        step_advantage="trajectory",
-        skip_tied_groups=False,
-        objective="awm",
-    ),
+    "flowgrpo": _FLOWGRPO,
+    "flowspo": _FLOWSPO,
+    "superflow": _SUPERFLOW,
+    "nft": _NFT,
+    # Advantage Weighted Matching (scxue/advantage_weighted_matching, config/dgx_awm.py): the
+    # advantages of NFT (Flow-GRPO's with the batch's std), every sample trains.
+    "awm": {**_NFT, "objective": "awm"},
     # SuperFlow's allocation, prioritised draws and tracker baseline feeding the NFT update.
-    "superflow_nft": dict(
-        baseline="tracker",
-        global_std=False,
-        prompt_draw="prioritized",
-        group_sizes="bins",
-        step_advantage="trajectory",
-        skip_tied_groups=False,
-        objective="nft",
-    ),
+    "superflow_nft": {**_SUPERFLOW, "step_advantage": "trajectory", "objective": "nft"},
 }
 
 #: Valid values of the string switches. The algorithm's names are those the rl/ factories know

@@ -82,30 +82,37 @@ def test_reference_is_frozen_pretrained_copy(net):
     assert all(not p.requires_grad for p in policy.reference.parameters())
 
 
+def _run_overrides(tmp_path, prompts, method):
+    """A 2-epoch run of the saved MiniFlow at ``tmp_path / 'm'`` on the colour demo reward."""
+    return [
+        "model.kind=mini",
+        f"model.path={tmp_path / 'm'}",
+        "model.device=cpu",
+        f"data.train_prompts={prompts}",
+        f"output_dir={tmp_path / 'run'}",
+        f"method={method}",
+        "num_epochs=2",
+        "sample.num_steps=4",
+        "sample.prompts_per_epoch=2",
+        "sample.group_size=4",
+        "sample.batch_size=8",
+        "train.micro_batch_size=8",
+        "train.lr=1e-3",
+        "reward.name=colour_target",
+        "train.ema=false",
+    ]
+
+
 def test_trainer_runs_on_miniflow(net, tmp_path):
     save_miniflow(net, tmp_path / "m")
     prompts = tmp_path / "p.txt"
     prompts.write_text("\n".join(PROMPTS) + "\n")
     cfg = load_config(
         None,
-        [
-            "model.kind=mini",
-            f"model.path={tmp_path / 'm'}",
-            "model.device=cpu",
-            f"data.train_prompts={prompts}",
-            f"output_dir={tmp_path / 'run'}",
-            "method=superflow",
-            "num_epochs=2",
-            "sample.num_steps=4",
-            "sample.prompts_per_epoch=2",
-            "sample.group_size=4",
-            "sample.batch_size=8",
-            "train.micro_batch_size=8",
-            "train.lr=1e-3",
+        _run_overrides(tmp_path, prompts, "superflow")
+        + [
             "train.clip_range=0.2",
             "algorithm.num_bins=2",
-            "reward.name=colour_target",
-            "train.ema=false",
             f"data.test_prompts={prompts}",
             "eval_every=2",
             "sample.eval_num_steps=3",
@@ -205,24 +212,7 @@ def test_forward_process_methods_train_miniflow(net, tmp_path, method):
     save_miniflow(net, tmp_path / "m")
     prompts = tmp_path / "p.txt"
     prompts.write_text("\n".join(PROMPTS) + "\n")
-    overrides = [
-        "model.kind=mini",
-        f"model.path={tmp_path / 'm'}",
-        "model.device=cpu",
-        f"data.train_prompts={prompts}",
-        f"output_dir={tmp_path / 'run'}",
-        f"method={method}",
-        "num_epochs=2",
-        "sample.num_steps=4",
-        "sample.prompts_per_epoch=2",
-        "sample.group_size=4",
-        "sample.batch_size=8",
-        "train.micro_batch_size=8",
-        "train.lr=1e-3",
-        "reward.name=colour_target",
-        "train.ema=false",
-    ]
-    trainer = Trainer(load_config(None, overrides), progress=False)
+    trainer = Trainer(load_config(None, _run_overrides(tmp_path, prompts, method)), progress=False)
     before = [p.detach().clone() for p in trainer.params]
     history = trainer.run()
     assert all(np.isfinite(m["policy_loss"]) for m in history)
