@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from superflow.config_rules import range_checks
 from superflow.files import read_text
 from superflow.method_defaults import CHOICES, METHOD_DEFAULTS
 from superflow.strict_dataclasses import ConfigError, build_dataclass, is_dataclass_type
@@ -117,6 +118,15 @@ class SampleConfig:
     guidance_scale: float = _help("Classifier-free guidance scale, used in training too (4.5).", 4.5)
     noise_level: float = _help("SDE noise level a in std_dev = a sqrt(s / (1 - s)) (0.7).", 0.7)
     sde_last_step: bool = _help("Inject noise in the last step to sigma 0, as the reference does.", True)
+    sde_window_size: int | None = _help(
+        "Stochastic steps per trajectory, the rest ODE, and only they train (Flow-GRPO-Fast); 0: every step "
+        "is stochastic. None: the method's (3 for flowgrpo_fast, else 0).",
+        None,
+    )
+    sde_window_range: list[int] | None = _help(
+        "[lo, hi): the window's start is drawn per sampling batch from lo .. hi - size (None: the first half).", None
+    )
+    sde_type: str = _help("'sde' (Flow-GRPO's step) or 'cps' (coefficients-preserving, Flow-GRPO-Fast).", "sde")
     prompts_per_epoch: int = _help("Distinct prompts (groups) sampled per epoch (Flow-GRPO: 48).", 48)
     group_size: int = _help("Images per prompt for fixed-size methods (Flow-GRPO: 24).", 24)
     batch_size: int = _help("Images per sampling forward pass (memory knob; no effect on results).", 8)
@@ -254,7 +264,8 @@ class Config:
 
     @property
     def num_train_steps(self) -> int:
-        return int(self.sample.num_steps * self.train.timestep_fraction)
+        """Transitions trained per trajectory: the SDE window's, else the first fraction of the steps."""
+        return self.sample.sde_window_size or int(self.sample.num_steps * self.train.timestep_fraction)
 
     @property
     def budget(self) -> int:
@@ -354,8 +365,13 @@ def resolve(cfg: Config, label: str = "config") -> Config:
     if cfg.method not in METHOD_DEFAULTS:
         raise ConfigError(f"{label}: unknown method {cfg.method!r}; choose one of {', '.join(METHOD_DEFAULTS)}")
     for key, value in METHOD_DEFAULTS[cfg.method].items():
-        if getattr(cfg.algorithm, key) is None:
-            setattr(cfg.algorithm, key, value)
+        section, name = key.split(".") if "." in key else ("algorithm", key)
+        if getattr(getattr(cfg, section), name) is None:
+            setattr(getattr(cfg, section), name, value)
+    sample = cfg.sample
+    sample.sde_window_size = sample.sde_window_size or 0
+    if sample.sde_window_range is None:
+        sample.sde_window_range = [0, max(sample.num_steps // 2, sample.sde_window_size)]
     if cfg.algorithm.m_max is None:
         factor = 2 if cfg.algorithm.group_sizes == "neyman" else 1
         cfg.algorithm.m_max = factor * cfg.sample.group_size
@@ -366,43 +382,7 @@ def resolve(cfg: Config, label: str = "config") -> Config:
             raise ConfigError(f"{label}: key '{dotted}' is {value!r}; choose one of {', '.join(allowed)}")
     if cfg.train.old_decay_cap is None:
         cfg.train.old_decay_cap = 0.3 if cfg.algorithm.objective == "awm" else 0.5
-    checks = [
-        ("sample.noise_level", cfg.sample.noise_level > 0, "must be > 0 for training (the SDE needs noise)"),
-        ("sample.num_steps", cfg.sample.num_steps >= 1, "must be >= 1"),
-        ("train.timestep_fraction", 0 < cfg.train.timestep_fraction <= 1, "must be in (0, 1]"),
-        ("train.timestep_fraction", cfg.num_train_steps >= 1, "trains no step with this sample.num_steps"),
-        ("algorithm.rho", 0 < cfg.algorithm.rho <= 1, "must be in (0, 1]"),
-        ("algorithm.m_min", cfg.algorithm.m_min >= 2, "must be >= 2 (a group of one has no variance)"),
-        ("algorithm.m_max", cfg.algorithm.m_max >= cfg.algorithm.m_min, "must be >= algorithm.m_min"),
-        (
-            "algorithm.num_bins",
-            cfg.algorithm.group_sizes != "bins"
-            or cfg.algorithm.m_max - cfg.algorithm.num_bins + 1 >= cfg.algorithm.m_min,
-            f"leaves the last bin a group of {cfg.algorithm.m_max - cfg.algorithm.num_bins + 1} "
-            "(bin b gets m_max - b + 1 images; need >= algorithm.m_min)",
-        ),
-        ("sample.group_size", cfg.sample.group_size >= 2, "must be >= 2"),
-        ("sample.prompts_per_epoch", cfg.sample.prompts_per_epoch >= 1, "must be >= 1"),
-        ("train.updates_per_epoch", cfg.train.updates_per_epoch >= 1, "must be >= 1"),
-        ("save_every", cfg.save_every >= 1, "must be >= 1"),
-        ("save_total_limit", cfg.save_total_limit >= 1, "must be >= 1"),
-        (
-            "algorithm.step_advantage",
-            cfg.algorithm.objective == "policy_gradient" or cfg.algorithm.step_advantage == "trajectory",
-            "must be 'trajectory' with objectives 'nft' and 'awm' (they train on clean images, not SDE transitions)",
-        ),
-        ("train.nft_beta", cfg.train.nft_beta > 0, "must be > 0"),
-        (
-            "log.backends",
-            set(cfg.log.backends) <= {"jsonl", "tensorboard", "wandb"},
-            "takes jsonl, tensorboard, wandb",
-        ),
-        ("log.samples", cfg.log.samples >= 0, "must be >= 0"),
-        ("train.old_decay_cap", 0 <= cfg.train.old_decay_cap < 1, "must be in [0, 1)"),
-        ("train.awm_ghuber_power", 0 < cfg.train.awm_ghuber_power <= 1, "must be in (0, 1]"),
-        ("train.old_decay_rate", cfg.train.old_decay_rate >= 0, "must be >= 0"),
-    ]
-    for key, ok, why in checks:
+    for key, ok, why in range_checks(cfg):
         if not ok:
             raise ConfigError(f"{label}: key '{key}' {why}")
     return cfg

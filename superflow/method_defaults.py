@@ -1,4 +1,5 @@
-"""What ``method=NAME`` means: the defaults it fills into the unset ``algorithm.*`` switches, and the
+"""What ``method=NAME`` means: the defaults it fills into the unset ``algorithm.*`` switches (a dotted
+key, ``sample.sde_window_size``, another section's unset key), and the
 valid values of every string switch (docs/METHODS.md has the table in prose)."""
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     # Advantage Weighted Matching (scxue/advantage_weighted_matching, config/dgx_awm.py): the
     # advantages of NFT (Flow-GRPO's with the batch's std), every sample trains.
     "awm": {**_NFT, "objective": "awm"},
+    # Flow-GRPO-Fast (yifan123/flow_grpo, scripts/train_sd3_fast.py, config/grpo.py): Flow-GRPO's loss
+    # on an SDE window of 3 steps inside the first half, ODE elsewhere. A dotted key sets that section.
+    "flowgrpo_fast": {**_FLOWGRPO, "sample.sde_window_size": 3},
     # SuperFlow's allocation, prioritised draws and tracker baseline feeding the NFT update.
     "superflow_nft": {**_SUPERFLOW, "step_advantage": "trajectory", "objective": "nft"},
 }
@@ -44,6 +48,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "algorithm.tracker": ("auto", "beta", "gaussian"),
     "algorithm.unseen_prior": ("fixed", "tag"),
     "algorithm.objective": ("policy_gradient", "nft", "awm"),
+    "sample.sde_type": ("sde", "cps"),
     "model.kind": ("sd3", "mini"),
     "model.dtype": ("float32", "bfloat16", "float16"),
 }

@@ -1,7 +1,7 @@
 """What an optimiser step minimises, one class per ``algorithm.objective``.
 
-- ``policy_gradient`` (Flow-GRPO, Flow-SPO, SuperFlow): the clipped policy gradient of the stored
-  SDE transitions, plus beta x the KL to the base model.
+- ``policy_gradient`` (Flow-GRPO, Flow-GRPO-Fast, Flow-SPO, SuperFlow): the clipped policy gradient
+  of the stored SDE (or CPS) transitions, plus beta x the KL to the base model.
 - ``nft`` (DiffusionNFT; ``superflow.rl.nft``): images sampled by the ODE with a frozen "old" copy
   of the weights, noised afresh at the sampler's timesteps and fitted with the NFT loss; the old
   copy follows the live weights once per epoch.
@@ -40,7 +40,8 @@ FORWARD_NOISE_STREAM = 5
 
 
 class PolicyGradientObjective:
-    """Flow-GRPO's clipped loss on the first ``cfg.num_train_steps`` stored transitions."""
+    """Flow-GRPO's clipped loss on the first ``cfg.num_train_steps`` stored transitions (on the SDE
+    window's transitions with ``sample.sde_window_size``: Flow-GRPO-Fast)."""
 
     def __init__(self, cfg: Config, policy: FlowPolicy, params: list[torch.Tensor], dist: Distributed):
         self.cfg, self.policy, self.params, self.dist = cfg, policy, params, dist
@@ -78,16 +79,22 @@ class PolicyGradientObjective:
         and each sample's |log-prob change| at that step since sampling."""
         cfg, t = self.cfg, self.cfg.train
         device = self.policy.device
-        guidance = {"guidance_scale": cfg.sample.guidance_scale, "noise_level": cfg.sample.noise_level}
-        step = step_log_prob(self.policy, sub, j, sub_cond, **guidance)
-        old = sub.log_probs[:, j].to(device)
+        guidance = {
+            "guidance_scale": cfg.sample.guidance_scale,
+            "noise_level": cfg.sample.noise_level,
+            "sde_type": cfg.sample.sde_type,
+        }
+        step_index = sub.step_index(j)  # j itself, or each trajectory's j-th step of its SDE window
+        step = step_log_prob(self.policy, sub, step_index, sub_cond, **guidance)
+        rows = torch.arange(len(sub.log_probs))
+        old = sub.log_probs[rows, step_index].to(device)
         loss, info = clipped_policy_loss(step.log_prob, old, adv.to(device), t.clip_range, adv_clip=t.adv_clip)
         stats["policy_loss"].append(float(loss.detach()))
         for k in ("clipfrac", "approx_kl", "ratio_mean"):
             stats[k].append(float(info[k]))
         if t.beta > 0:
             with torch.no_grad(), self.policy.adapter_disabled():
-                ref = step_log_prob(self.policy, sub, j, sub_cond, **guidance)
+                ref = step_log_prob(self.policy, sub, step_index, sub_cond, **guidance)
             kl = kl_to_reference(step.mean, ref.mean, step.std_dev)
             stats["kl"].append(float(kl.detach()))
             loss = loss + t.beta * kl

@@ -22,7 +22,7 @@ from superflow.checkpoint import rng_state, set_rng_state
 from superflow.config import Config, ConfigError
 from superflow.distributed import Distributed
 from superflow.evaluation.runner import as_training_metrics, evaluate_policy
-from superflow.flow.sampler import Trajectories, require_finite_images, sample_trajectories
+from superflow.flow.sampler import Trajectories, draw_sde_window, require_finite_images, sample_trajectories
 from superflow.models import build_policy
 from superflow.models.base import Conditioning, FlowPolicy
 from superflow.objectives import make_objective
@@ -138,12 +138,9 @@ class Trainer:
         return scores
 
     def sample_epoch(self, epoch: int, plan: EpochPlan, timer: Timer):
-        """Sample and score this rank's slice of the epoch; rewards (and values) come back for all ranks.
-
-        Returns this rank's trajectories and the *global* reward (and value) arrays.
-        """
-        cfg = self.cfg
-        all_idx = plan.sample_prompt_indices
+        """Sample and score this rank's slice of the epoch: returns this rank's trajectories and the
+        *global* reward (and value) arrays."""
+        cfg, all_idx = self.cfg, plan.sample_prompt_indices
         n = len(all_idx)
         mine = self.dist.shard(n)
         needs_values = getattr(self.step_estimator, "needs_values", False)
@@ -151,6 +148,7 @@ class Trainer:
         scores = RewardQueue(self._score_timed, overlap=cfg.sample.overlap_reward)
         self.policy.eval()
         batches = range(mine.start, mine.stop, cfg.sample.batch_size)
+        window = (cfg.sample.sde_window_size, cfg.sample.sde_window_range)
         with self.objective.sampling_weights():  # NFT samples with its old weights
             for start in tqdm(batches, desc=f"epoch {epoch}: sampling", disable=not self.progress, leave=False):
                 idx = all_idx[start : min(start + cfg.sample.batch_size, mine.stop)]
@@ -168,12 +166,14 @@ class Trainer:
                         noise_level=self.objective.sampling_noise_level,
                         sde_last_step=cfg.sample.sde_last_step,
                         record_velocities=needs_values,
+                        sde_window=draw_sde_window(*window, cfg.seed, epoch, start),
+                        sde_type=cfg.sample.sde_type,
                     )
                     images = self.policy.decode(traj.final)
                 scores.submit(images, idx, timer)
                 if needs_values:
                     values.append(self._step_values(traj, idx, scores.last(), timer))
-                trajectories.append(Trajectories(traj.states, traj.sigmas, traj.log_probs, traj.std_devs))
+                trajectories.append(traj.without_recordings())
         self.totals["images_sampled"] += n
         traj = Trajectories.cat(trajectories)
         rewards_all = self.dist.gather_rows(np.concatenate(scores.results()))

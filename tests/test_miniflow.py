@@ -207,8 +207,8 @@ def test_miniflow_rejects_channels_groupnorm_cannot_split():
         MiniFlowConfig(channels=(20, 40, 80))
 
 
-@pytest.mark.parametrize("method", ["nft", "awm"])
-def test_forward_process_methods_train_miniflow(net, tmp_path, method):
+@pytest.mark.parametrize("method", ["nft", "awm", "flowgrpo_fast"])
+def test_the_newer_baselines_train_miniflow(net, tmp_path, method):
     save_miniflow(net, tmp_path / "m")
     prompts = tmp_path / "p.txt"
     prompts.write_text("\n".join(PROMPTS) + "\n")

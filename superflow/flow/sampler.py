@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
-from superflow.flow.sde import ode_step, sde_std_dev, sde_step
+from superflow.flow.sde import cps_step, ode_step, sde_std_dev, sde_step
 from superflow.models.base import Conditioning, FlowPolicy
+from superflow.seeding import seed_from
 
 
 @dataclass
@@ -20,7 +21,9 @@ class Trajectories:
     """A batch of sampled trajectories.
 
     ``states[:, t]`` is the state before step t; ``states[:, T]`` is the final latent.
-    ``log_probs`` is NaN for deterministic (ODE) steps, which have no density.
+    ``log_probs`` is NaN for deterministic (ODE) steps, which have no density. With an SDE window
+    (Flow-GRPO-Fast) only steps ``sde_start[i] .. sde_start[i] + window - 1`` of trajectory i are
+    stochastic; ``std_devs`` still holds every step's SDE scale.
     """
 
     states: torch.Tensor  # [B, T+1, *latent]
@@ -29,6 +32,12 @@ class Trajectories:
     std_devs: torch.Tensor  # [T]
     means: torch.Tensor | None = None  # [B, T, *latent]
     velocities: torch.Tensor | None = None  # [B, T, *latent], the guided velocity at each state
+    sde_start: torch.Tensor | None = None  # [B], first stochastic step of each trajectory's window
+
+    def step_index(self, j: int) -> int | torch.Tensor:
+        """The denoising step of each trajectory's ``j``-th trained transition: ``j`` itself, or
+        ``sde_start + j`` (per trajectory) inside an SDE window."""
+        return j if self.sde_start is None else self.sde_start + j
 
     def endpoint_predictions(self) -> torch.Tensor:
         """The flow's one-step guess of the final image from every state: x_t - s_t v_t ([B, T, ...]).
@@ -39,6 +48,10 @@ class Trajectories:
             raise ValueError("trajectories were sampled without record_velocities=True")
         shape = (1, -1) + (1,) * (self.states.ndim - 2)
         return self.states[:, :-1] - self.sigmas[:-1].view(shape) * self.velocities
+
+    def without_recordings(self) -> Trajectories:
+        """What training re-scores, without the recorded means and velocities (memory)."""
+        return Trajectories(self.states, self.sigmas, self.log_probs, self.std_devs, sde_start=self.sde_start)
 
     @property
     def final(self) -> torch.Tensor:
@@ -56,12 +69,14 @@ class Trajectories:
             std_devs=self.std_devs,
             means=None if self.means is None else self.means[idx],
             velocities=None if self.velocities is None else self.velocities[idx],
+            sde_start=None if self.sde_start is None else self.sde_start[idx],
         )
 
     @staticmethod
     def cat(parts: Sequence[Trajectories]) -> Trajectories:
         means = None if parts[0].means is None else torch.cat([p.means for p in parts])
         velocities = None if parts[0].velocities is None else torch.cat([p.velocities for p in parts])
+        sde_start = None if parts[0].sde_start is None else torch.cat([p.sde_start for p in parts])
         return Trajectories(
             states=torch.cat([p.states for p in parts]),
             sigmas=parts[0].sigmas,
@@ -69,6 +84,7 @@ class Trajectories:
             std_devs=parts[0].std_devs,
             means=means,
             velocities=velocities,
+            sde_start=sde_start,
         )
 
 
@@ -93,16 +109,28 @@ def sample_trajectories(
     sde_last_step: bool = True,
     record_means: bool = False,
     record_velocities: bool = False,
+    sde_window: tuple[int, int] | None = None,
+    sde_type: str = "sde",
 ) -> Trajectories:
     """Sample one trajectory per generator with Flow-GRPO's SDE (or the ODE at noise level 0).
 
     ``sde_last_step=False`` makes the final step to sigma 0 deterministic (an option; the
-    reference injects noise there too, and that is the default).
+    reference injects noise there too, and that is the default). ``sde_window=(start, size)``
+    keeps the noise to steps ``start .. start + size - 1`` and runs the ODE elsewhere
+    (Flow-GRPO-Fast); ``sde_type="cps"`` takes its coefficients-preserving step instead of the SDE's.
     """
     if len(generators) != len(cond):
         raise ValueError(f"need one generator per prompt, got {len(generators)} for {len(cond)} prompts")
     sigmas = policy.sigma_schedule(num_steps).to(policy.device)
     std_devs = step_std_devs(sigmas, noise_level, sde_last_step)
+    stochastic = std_devs > 0
+    if sde_type == "cps":
+        stochastic = stochastic & (sigmas[1:] > 0)  # a CPS step to sigma 0 has no noise
+    if sde_window is not None:
+        start, size = sde_window
+        inside = torch.zeros_like(stochastic)
+        inside[start : start + size] = True
+        stochastic = stochastic & inside
     x = policy.initial_noise(generators)
     batch = x.shape[0]
     states, log_probs, means, velocities = [x], [], [], []
@@ -111,13 +139,11 @@ def sample_trajectories(
         v = policy.velocity(x, sigma, cond, guidance_scale)
         if record_velocities:
             velocities.append(v.float())
-        if std_devs[t] > 0:
+        if stochastic[t]:
             noise = torch.cat([torch.randn((1, *x.shape[1:]), generator=g, device=g.device) for g in generators]).to(
                 x.device
             )
-            step = sde_step(
-                v, x, sigmas[t], sigmas[t + 1], sigma_after_one=sigmas[1], noise_level=noise_level, noise=noise
-            )
+            step = transition(v, x, sigmas, t, noise_level, sde_type, noise=noise)
             x, lp, mean = step.next_x, step.log_prob, step.mean
         else:
             x = ode_step(v, x, sigmas[t], sigmas[t + 1]).float()
@@ -133,6 +159,32 @@ def sample_trajectories(
         std_devs=std_devs,
         means=torch.stack(means, dim=1) if record_means else None,
         velocities=torch.stack(velocities, dim=1) if record_velocities else None,
+        sde_start=None if sde_window is None else torch.full((batch,), sde_window[0], dtype=torch.long),
+    )
+
+
+#: The seeded stream of the SDE windows' starts (sampling noise is stream 1).
+WINDOW_STREAM = 6
+
+
+def draw_sde_window(
+    size: int, window_range: Sequence[int], seed: int, epoch: int, batch_start: int
+) -> tuple[int, int] | None:
+    """Flow-GRPO-Fast's window for one sampling batch: (start, size), start uniform on lo .. hi - size,
+    from the (seed, epoch, batch) stream; None when ``size`` is 0 (every step stochastic)."""
+    if size == 0:
+        return None
+    lo, hi = window_range
+    gen = torch.Generator().manual_seed(seed_from(seed, epoch, WINDOW_STREAM, batch_start))
+    return int(torch.randint(lo, hi - size + 1, (1,), generator=gen)), size
+
+
+def transition(v, x, sigmas: torch.Tensor, t, noise_level: float, sde_type: str, **sample_or_score):
+    """Step ``t`` (an int, or one step index per sample) as a Gaussian policy: Flow-GRPO's SDE or CPS."""
+    if sde_type == "cps":
+        return cps_step(v, x, sigmas[t], sigmas[t + 1], noise_level=noise_level, **sample_or_score)
+    return sde_step(
+        v, x, sigmas[t], sigmas[t + 1], sigma_after_one=sigmas[1], noise_level=noise_level, **sample_or_score
     )
 
 
@@ -144,23 +196,23 @@ def step_log_prob(
     *,
     guidance_scale: float,
     noise_level: float,
+    sde_type: str = "sde",
 ):
-    """Re-score transition t of stored trajectories under the policy's current parameters.
+    """Re-score transition t of stored trajectories under the policy's current parameters; ``t`` is
+    a step index, or a tensor of one per trajectory (an SDE window's steps, ``traj.step_index(j)``).
 
     Returns the :class:`~superflow.flow.sde.StepResult` whose ``log_prob`` carries gradients.
     """
     sigmas = traj.sigmas
-    x = traj.states[:, t]
+    if isinstance(t, torch.Tensor):
+        rows = torch.arange(len(t), device=traj.states.device)
+        t = t.to(traj.states.device)
+        x, next_x = traj.states[rows, t], traj.states[rows, t + 1]
+        t = t.to(sigmas.device)
+    else:
+        x, next_x = traj.states[:, t], traj.states[:, t + 1]
     v = policy.velocity(x, sigmas[t].expand(x.shape[0]), cond, guidance_scale, detach_uncond=True)
-    return sde_step(
-        v,
-        x,
-        sigmas[t],
-        sigmas[t + 1],
-        sigma_after_one=sigmas[1],
-        noise_level=noise_level,
-        next_x=traj.states[:, t + 1],
-    )
+    return transition(v, x, sigmas, t, noise_level, sde_type, next_x=next_x)
 
 
 class NonFiniteSampleError(ValueError):

@@ -88,6 +88,49 @@ def sde_step(
     return StepResult(next_x=next_x, log_prob=log_prob, mean=mean, std_dev=std_dev)
 
 
+def cps_std_dev(sigma_next: torch.Tensor, noise_level: float) -> torch.Tensor:
+    """The coefficients-preserving step's noise scale, ``sigma' sin(a pi / 2)``."""
+    return sigma_next * math.sin(noise_level * math.pi / 2)
+
+
+def cps_step(
+    velocity: torch.Tensor,
+    x: torch.Tensor,
+    sigma: torch.Tensor | float,
+    sigma_next: torch.Tensor | float,
+    *,
+    noise_level: float = 0.8,
+    next_x: torch.Tensor | None = None,
+    noise: torch.Tensor | None = None,
+) -> StepResult:
+    """Flow-GRPO-Fast's coefficients-preserving sampling (CPS) step and its log-"prob".
+
+    From the model's guesses of the clean image ``x0 = x - s v`` and of the noise ``x1 = x + (1 - s) v``,
+    the next state keeps the flow's coefficients exactly: ``mean = x0 (1 - s') + x1 sqrt(s'^2 - std^2)``
+    plus ``std`` of fresh noise, ``std = s' sin(a pi / 2)`` (so the noise's share of s' is fixed by a,
+    not by the step size). The reference's log-prob drops the Gaussian's constants and its
+    ``1 / (2 std^2)``: ``-mean((x' - mean)^2)`` (flow_grpo ``sd3_sde_with_logprob.py``, sde_type
+    "cps"); the clipped ratio exp(log p - log p_old) is taken on that scale, so we keep it. A step
+    to s' = 0 has no noise: it is deterministic and never trained.
+    """
+    if not 0 < noise_level <= 1:
+        raise ValueError(f"the CPS noise level must be in (0, 1], got {noise_level}")
+    velocity = velocity.float()
+    x = x.float()
+    sigma = _broadcast(sigma, x)
+    sigma_next = _broadcast(sigma_next, x)
+    std_dev = cps_std_dev(sigma_next, noise_level)
+    clean, noise_guess = x - sigma * velocity, x + (1 - sigma) * velocity
+    mean = clean * (1 - sigma_next) + noise_guess * torch.sqrt((sigma_next**2 - std_dev**2).clamp_min(0))
+    if next_x is None:
+        if noise is None:
+            raise ValueError("cps_step samples with the given noise: pass noise (or next_x to score)")
+        next_x = mean + std_dev * noise
+    next_x = next_x.float()
+    log_prob = -((next_x.detach() - mean) ** 2).mean(dim=tuple(range(1, x.ndim)))
+    return StepResult(next_x=next_x, log_prob=log_prob, mean=mean, std_dev=std_dev)
+
+
 def ode_step(velocity: torch.Tensor, x: torch.Tensor, sigma, sigma_next) -> torch.Tensor:
     """The Euler step of the probability-flow ODE, ``x + (s' - s) v`` (diffusers' stepping)."""
     x32 = x.float()
