@@ -70,7 +70,6 @@ class _FakeWandb(types.ModuleType):
     def __init__(self):
         super().__init__("wandb")
         self.inits, self.logged = [], []
-        self.util = types.SimpleNamespace(generate_id=lambda: "run0001")
         self.Histogram = lambda values: ("histogram", list(values))
         self.Image = lambda fig: ("image", fig)
 
@@ -87,7 +86,8 @@ def test_wandb_gets_the_scalars_and_config_offline_and_resumes_the_same_run(tiny
     cfg = tiny_config(tiny_sd3_dir, tmp_path / "run", method="flowgrpo", **LOGGED_RUN, **{"log.backends": "[wandb]"})
     Trainer(cfg, progress=False).run()
     init = fake.inits[0]
-    assert (init["mode"], init["id"], init["resume"]) == ("offline", "run0001", "allow")
+    run_id = init["id"]
+    assert (init["mode"], init["resume"]) == ("offline", "allow") and run_id.isalnum()
     assert init["config"]["seed"] == cfg.seed and init["config"]["train"]["lr"] == cfg.train.lr
     assert "git_commit" in init["config"]
     lines = _metrics(tmp_path / "run")
@@ -95,11 +95,43 @@ def test_wandb_gets_the_scalars_and_config_offline_and_resumes_the_same_run(tiny
     assert sorted(scalars) == [1, 2, 3]
     for line in lines:
         assert {k: scalars[line["epoch"]][k] for k in scalar_metrics(line)} == scalar_metrics(line)
-    # killed before epoch 3's checkpoint: the resume joins run0001 and sends nothing twice
+    # killed before epoch 3's checkpoint: the resume joins the same run and sends nothing twice
     shutil.rmtree(list_checkpoints(tmp_path / "run" / "checkpoints")[-1])
     fake.logged.clear()
     Trainer(cfg, progress=False).run(resume=True)
-    assert fake.inits[1]["id"] == "run0001" and fake.logged == []
+    assert fake.inits[1]["id"] == run_id and fake.logged == []
+
+
+def test_the_real_wandb_offline_run_holds_the_scalars_and_config_and_a_resume_adds_no_step(
+    tiny_sd3_dir, tmp_path, monkeypatch
+):
+    """The installed wandb package, offline: its run files (read back record by record) hold every
+    epoch's scalars of metrics.jsonl once, the config with seed and git commit, across a resume."""
+    pytest.importorskip("wandb", reason="the [test] extra installs wandb")
+    from wandb_records import logged_config, logged_history
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = tiny_config(
+        tiny_sd3_dir, tmp_path / "run", method="flowgrpo", **LOGGED_RUN, **{"log.backends": "[jsonl, wandb]"}
+    )
+    Trainer(cfg, progress=False).run()
+    shutil.rmtree(list_checkpoints(tmp_path / "run" / "checkpoints")[-1])  # killed before epoch 3's checkpoint
+    Trainer(cfg, progress=False).run(resume=True)
+    run_id = json.loads((tmp_path / "run" / "wandb_run.json").read_text())["id"]
+    files = sorted((tmp_path / "run" / "wandb").glob(f"offline-run-*-{run_id}/run-{run_id}.wandb"))
+    assert len(files) == 2  # the first process and the resumed one, one run id
+    history = [h for f in files for h in logged_history(f)]
+    scalars = [h for h in history if "reward_mean" in h]
+    assert [int(h["_step"]) for h in scalars] == [1, 2, 3]  # epoch 3 re-run, sent once
+    for line, logged in zip(_metrics(tmp_path / "run"), scalars):
+        for key, value in scalar_metrics(line).items():
+            if line["epoch"] == 3 and key.startswith("time_"):
+                continue  # W&B keeps the first run of epoch 3; only its wall-clock timings differ
+            assert json.loads(logged[key]) == pytest.approx(value, rel=1e-6, abs=1e-9), key
+    config = logged_config(files[0])
+    assert json.loads(config["seed"]) == cfg.seed and json.loads(config["train"])["lr"] == cfg.train.lr
+    assert "git_commit" in config
 
 
 def test_a_missing_backend_names_its_extra(tmp_path, monkeypatch):
