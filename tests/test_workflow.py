@@ -69,7 +69,8 @@ def test_dry_run_plans_the_whole_study(scale, tmp_path):
     runs = 27 if scale == "mini" else 9  # 3 tasks x 3 methods x the scale's seeds (mini: 3, paper: 1)
     assert jobs["train"] == runs and jobs["evaluate_run"] == runs and jobs["evaluate_base"] == 3
     if scale == "mini":
-        assert jobs["pretrain"] == 1 and jobs["preference_model"] == 1 and jobs["world"] == 1
+        # the world's base and the OCR analogue's own (world.bases.signs_in_order)
+        assert jobs["pretrain"] == 2 and jobs["preference_model"] == 1 and jobs["world"] == 1
     else:
         assert jobs["geneval_train_prompts"] == 1 and jobs["ocr_train_prompts"] == 1 and "pretrain" not in jobs
     # Paper-scale training asks the scheduler for a GPU per job.
@@ -77,17 +78,33 @@ def test_dry_run_plans_the_whole_study(scale, tmp_path):
         assert "gpu=1" in result.stdout + result.stderr
 
 
-def test_mini_world_shape_reaches_the_pretraining_command(tmp_path):
-    result = snakemake(workdir_for(tmp_path / "work"), "-n", "-p", "pretrain")
+def test_mini_world_shape_and_the_task_bases_reach_the_pretraining_commands(tmp_path):
+    runs = "runs/pipeline/mini"
+    bases = [f"{runs}/miniflow/model/model.pt", f"{runs}/miniflow_signs_in_order/model/model.pt"]
+    result = snakemake(workdir_for(tmp_path / "work"), "-n", "-p", *bases)
     text = result.stdout + result.stderr
     assert "--text-lengths 2 3" in text  # the world rule
     assert "--caption-noise 0.35 --sign-noise substitute --channels 32 64 128 --text-fraction 0.4  --threads" in text
+    assert "--sign-noise swap --channels 32 64 128 --text-fraction 0.4 --position-aware --threads" in text
+    # the OCR task trains and is evaluated on its base, the other tasks on the world's
+    plan = snakemake(workdir_for(tmp_path / "plan"), "-n", "-p", "reproduce_table1").stdout
+    trains = [line for line in plan.splitlines() if "superflow train" in line or "superflow evaluate" in line]
+    assert trains and all(
+        (f"model.path={runs}/miniflow_signs_in_order/model" in line) == ("preset:mini_ocr" in line) for line in trains
+    )
+
+
+def test_a_task_naming_an_unknown_base_is_refused(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tasks:\n  ocr:\n    base: nosuchbase\n")
+    result = snakemake(workdir_for(tmp_path / "work"), "-n", "reproduce_table1", "--configfile", str(bad), check=False)
+    assert result.returncode != 0 and "nosuchbase" in result.stdout + result.stderr
 
 
 def test_seeds_from_the_command_line_set_the_runs(tmp_path):
     work = workdir_for(tmp_path / "work")
     jobs = planned_jobs(snakemake(work, "-n", "reproduce_table1", "--config", "seeds=[0]"))
-    assert jobs["train"] == 9 and jobs["evaluate_run"] == 9 and jobs["pretrain"] == 1
+    assert jobs["train"] == 9 and jobs["evaluate_run"] == 9 and jobs["pretrain"] == 2
     jobs = planned_jobs(snakemake(work, "-n", "reproduce_table1", "--config", "seeds=[0,1,2,3]"))
     assert jobs["train"] == 36 and jobs["evaluate_run"] == 36
 

@@ -24,6 +24,7 @@ wildcard_constraints:
     task="|".join(TASKS),
     variant="|".join(VARIANTS),
     seed=r"\d+",
+    base=r"miniflow(_\w+)?",
 
 
 def expand_path(template):
@@ -31,13 +32,34 @@ def expand_path(template):
     return template.replace("{runs}", RUNS).replace("{data}", "data")
 
 
-def model_path():
+for _task, _spec in config["tasks"].items():
+    if _spec.get("base") and _spec["base"] not in ((WORLD or {}).get("bases") or {}):
+        raise ValueError(f"tasks.{_task}.base is {_spec['base']!r}, which is not one of world.bases")
+
+
+def base_folder(task):
+    """The task's pretrained MiniFlow: the world's base (``miniflow``), or ``miniflow_NAME`` for a task
+    that names one of ``world.bases`` with ``base: NAME``."""
+    name = config["tasks"][task].get("base")
+    return f"{RUNS}/miniflow_{name}" if name else f"{RUNS}/miniflow"
+
+
+def base_settings(folder):
+    """The pretraining settings of a base folder: ``world``'s, with the named base's changes on top."""
+    name = folder.removeprefix("miniflow").removeprefix("_")
+    bases = WORLD.get("bases") or {}
+    if name and name not in bases:
+        raise ValueError(f"no base {name!r} under world.bases (known: {', '.join(bases) or 'none'})")
+    return {**WORLD, **bases.get(name, {})}
+
+
+def model_path(task):
     """The base model: the pipeline's pretrained MiniFlow, or the configured weights (paper)."""
-    return f"{RUNS}/miniflow/model" if WORLD else config["model"]
+    return f"{base_folder(task)}/model" if WORLD else config["model"]
 
 
-def model_inputs():
-    return [f"{RUNS}/miniflow/model/model.pt"] if WORLD else []
+def model_inputs(task):
+    return [f"{base_folder(task)}/model/model.pt"] if WORLD else []
 
 
 def task_inputs(task):
@@ -56,7 +78,7 @@ def task_overrides(task):
     spec = config["tasks"][task]
     files = task_inputs(task)
     base = [
-        f"model.path={model_path()}",
+        f"model.path={model_path(task)}",
         f"data.train_prompts={files['train_prompts']}",
         f"data.test_prompts={files['test_prompts']}",
     ]

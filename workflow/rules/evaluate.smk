@@ -10,7 +10,7 @@ EVALUATE_COMMAND = (
 
 rule evaluate_base:
     input:
-        unpack(lambda wc: {**task_inputs(wc.task), "model": model_inputs()}),
+        unpack(lambda wc: {**task_inputs(wc.task), "model": model_inputs(wc.task)}),
     output:
         result=f"{RESULTS}/evaluations/{{task}}/base.json",
         folder=directory(f"{RUNS}/samples/{{task}}/base"),
@@ -33,7 +33,7 @@ rule evaluate_base:
 
 rule evaluate_run:
     input:
-        unpack(lambda wc: {**task_inputs(wc.task), "model": model_inputs()}),
+        unpack(lambda wc: {**task_inputs(wc.task), "model": model_inputs(wc.task)}),
         summary=rules.train.output.summary,
     output:
         result=f"{RESULTS}/evaluations/{{task}}/{{variant}}/seed{{seed}}.json",

@@ -1,31 +1,32 @@
-# Mini scale only: the base model (MiniFlow, stopped early to leave room for RL) and the
-# preference model that is both the preference task's reward and its metric.
+# Mini scale only: the base models (MiniFlow, stopped early to leave room for RL; a task may name
+# a base of its own under world.bases) and the preference model that is both the preference task's reward and its metric.
 
 
 if WORLD:
 
     rule pretrain:
+        # One job per base folder: the world's (miniflow) and each of world.bases a task names.
         input:
             rules.world.output.geneval_train,
             rules.world.output.ocr_train,
         output:
-            f"{RUNS}/miniflow/model/model.pt",
+            f"{RUNS}/{{base}}/model/model.pt",
         params:
             world=lambda wc, input: os.path.dirname(os.path.dirname(input[0])),
             folder=lambda wc, output: os.path.dirname(os.path.dirname(output[0])),
             steps=WORLD["pretrain_steps"],
             batch_size=WORLD["pretrain_batch_size"],
             seed=WORLD["seed"],
-            caption_noise=WORLD.get("caption_noise", 0),
-            channels=" ".join(str(c) for c in WORLD.get("channels", [32, 64, 128])),
-            text_fraction=WORLD.get("text_fraction", 0.4),
-            position_aware="--position-aware" if WORLD.get("position_aware", False) else "",
-            sign_noise=WORLD.get("sign_noise", "substitute"),
+            caption_noise=lambda wc: base_settings(wc.base).get("caption_noise", 0),
+            channels=lambda wc: " ".join(str(c) for c in base_settings(wc.base).get("channels", [32, 64, 128])),
+            text_fraction=lambda wc: base_settings(wc.base).get("text_fraction", 0.4),
+            position_aware=lambda wc: "--position-aware" if base_settings(wc.base).get("position_aware") else "",
+            sign_noise=lambda wc: base_settings(wc.base).get("sign_noise", "substitute"),
         threads: WORLD["pretrain_threads"]
         log:
-            f"{RUNS}/logs/pretrain.log",
+            f"{RUNS}/logs/pretrain/{{base}}.log",
         benchmark:
-            f"{RUNS}/benchmarks/pretrain.tsv"
+            f"{RUNS}/benchmarks/pretrain/{{base}}.tsv"
         conda:
             ENV
         shell:

@@ -4,7 +4,7 @@
 
 rule train:
     input:
-        unpack(lambda wc: {**task_inputs(wc.task), "model": model_inputs()}),
+        unpack(lambda wc: {**task_inputs(wc.task), "model": model_inputs(wc.task)}),
     output:
         summary=f"{RUNS}/train/{{task}}/{{variant}}/seed{{seed}}/summary.json",
     params:
