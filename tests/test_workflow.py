@@ -101,6 +101,15 @@ def test_a_task_naming_an_unknown_base_is_refused(tmp_path):
     assert result.returncode != 0 and "nosuchbase" in result.stdout + result.stderr
 
 
+def test_the_baselines_target_trains_the_newer_methods_next_to_flowgrpo_and_superflow(tmp_path):
+    result = snakemake(workdir_for(tmp_path / "work"), "-n", "-p", "baselines")
+    jobs = planned_jobs(result)
+    assert jobs["train"] == 6 * 3 * 3 and jobs["baseline_table"] == 1 and jobs["baseline_efficiency"] == 1
+    text = result.stdout + result.stderr
+    for method in ("flowgrpo", "superflow", "flowgrpo_fast", "nft", "awm", "superflow_nft"):
+        assert f"--set method={method} " in text, method
+
+
 def test_seeds_from_the_command_line_set_the_runs(tmp_path):
     work = workdir_for(tmp_path / "work")
     jobs = planned_jobs(snakemake(work, "-n", "reproduce_table1", "--config", "seeds=[0]"))

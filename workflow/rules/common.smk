@@ -14,9 +14,10 @@ SEEDS = [int(seed) for seed in config["seeds"]]
 TASKS = list(config["tasks"])
 METHODS = list(config["methods"])
 ABLATIONS = list(config.get("ablations") or {})
+BASELINES = list(config.get("baselines") or {})
 WORLD = config.get("world")
-# Training runs may be methods (Table 1) or ablations: one rule trains both.
-VARIANTS = {**config["methods"], **(config.get("ablations") or {})}
+# Training runs may be methods (Table 1), ablations or the newer baselines: one rule trains them all.
+VARIANTS = {**config["methods"], **(config.get("ablations") or {}), **(config.get("baselines") or {})}
 ENV = "../../envs/superflow.yaml"
 
 

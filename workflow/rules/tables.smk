@@ -51,6 +51,51 @@ rule ablation_table:
         "superflow report ablations {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
 
 
+# The newer baselines next to Flow-GRPO and SuperFlow, on Table 1's tasks and seeds; the efficiency
+# table's ratios are to Flow-GRPO, and its images and seconds axes are the fair ones (NFT and AWM
+# take fewer optimiser steps per image than the policy-gradient methods).
+BASELINE_VARIANTS = [m for m in ("flowgrpo", "superflow") if m in METHODS] + BASELINES
+
+
+rule baseline_table:
+    input:
+        unpack(lambda wc: run_files(BASELINE_VARIANTS)),
+        base=expand(f"{RESULTS}/evaluations/{{task}}/base.json", task=TASKS),
+    output:
+        csv=f"{RESULTS}/baselines.csv",
+        md=f"{RESULTS}/baselines.md",
+    params:
+        arguments=report_arguments(BASELINE_VARIANTS),
+    log:
+        f"{RUNS}/logs/baselines.log",
+    conda:
+        ENV
+    shell:
+        "superflow report table1 {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
+
+
+rule baseline_efficiency:
+    input:
+        unpack(lambda wc: run_files(BASELINE_VARIANTS)),
+    output:
+        csv=f"{RESULTS}/baselines_efficiency.csv",
+        md=f"{RESULTS}/baselines_efficiency.md",
+    params:
+        arguments=report_arguments(BASELINE_VARIANTS, with_base=False),
+    log:
+        f"{RUNS}/logs/baselines_efficiency.log",
+    conda:
+        ENV
+    shell:
+        "superflow report efficiency {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
+
+
+rule baselines:
+    input:
+        rules.baseline_table.output,
+        rules.baseline_efficiency.output,
+
+
 rule reproduce_table1:
     input:
         rules.table1.output,
