@@ -86,7 +86,7 @@ class PolicyGradientObjective:
         }
         step_index = sub.step_index(j)  # j itself, or each trajectory's j-th step of its SDE window
         step = step_log_prob(self.policy, sub, step_index, sub_cond, **guidance)
-        rows = torch.arange(len(sub.log_probs))
+        rows = torch.arange(len(sub.log_probs), device=sub.log_probs.device)
         old = sub.log_probs[rows, step_index].to(device)
         loss, info = clipped_policy_loss(step.log_prob, old, adv.to(device), t.clip_range, adv_clip=t.adv_clip)
         stats["policy_loss"].append(float(loss.detach()))

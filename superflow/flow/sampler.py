@@ -159,7 +159,7 @@ def sample_trajectories(
         std_devs=std_devs,
         means=torch.stack(means, dim=1) if record_means else None,
         velocities=torch.stack(velocities, dim=1) if record_velocities else None,
-        sde_start=None if sde_window is None else torch.full((batch,), sde_window[0], dtype=torch.long),
+        sde_start=None if sde_window is None else torch.full((batch,), sde_window[0], device=x.device),
     )
 
 
