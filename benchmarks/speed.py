@@ -73,7 +73,13 @@ def case_config(model: str, method: str, epochs: int, workdir: Path, miniflow: P
         )
     return load_config(
         "preset:mini_geneval",
-        [*common, f"model.path={miniflow}", f"data.train_prompts={world / 'geneval/train_metadata.jsonl'}", *tail],
+        [
+            *common,
+            f"model.path={miniflow}",
+            f"data.train_prompts={world / 'geneval/train_metadata.jsonl'}",
+            f"data.test_prompts={world / 'geneval/test_metadata.jsonl'}",  # the preset's default may not exist
+            *tail,
+        ],
     )
 
 

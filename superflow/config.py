@@ -61,7 +61,11 @@ class ModelConfig:
         factory=lambda: list(SD3_LORA_TARGETS),
     )
     max_sequence_length: int = _help("T5 token length of the prompt encoding (Flow-GRPO: 128).", 128)
-    dtype: str = _help("Weights dtype of the frozen parts: float32, bfloat16 or float16.", "float32")
+    dtype: str = _help(
+        "SD3: weights dtype of the frozen parts (float32, bfloat16, float16). MiniFlow: bfloat16 runs the "
+        "network under CPU autocast, weights fp32.",
+        "float32",
+    )
     device: str = _help("'auto' (cuda if available), 'cpu' or 'cuda[:N]'.", "auto")
     autocast: bool = _help(
         "SD3 with a bf16/fp16 dtype: run the transformer, LoRA included, under torch.autocast in that dtype "

@@ -45,5 +45,6 @@ def build_policy(cfg: Config) -> FlowPolicy:
             device=cfg.model.device,
             train_text_encoder=cfg.model.train_text_encoder,
             trainable=cfg.model.trainable,
+            dtype=cfg.model.dtype,
         )
     raise ValueError(f"unknown model.kind {cfg.model.kind!r}")  # pragma: no cover - config validates

@@ -257,8 +257,14 @@ class MiniFlowPolicy(FlowPolicy):
         device: str = "cpu",
         train_text_encoder: bool = False,
         trainable: list[str] | None = None,
+        dtype: str = "float32",
     ):
         self.net = net if net is not None else load_miniflow(path)
+        # bfloat16: the network runs under autocast (oneDNN's bf16 kernels on CPUs that have them),
+        # while the weights, the optimiser, the guidance sum and the log-probs stay fp32.
+        if dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"MiniFlow runs in float32 or under bfloat16 autocast, not {dtype!r} (model.dtype)")
+        self.autocast = dtype == "bfloat16"
         # as SD3's text encoders are frozen under LoRA: noisy policy gradients would otherwise
         # reshape the prompt embedding every prompt shares
         self.train_text_encoder = train_text_encoder
@@ -296,7 +302,8 @@ class MiniFlowPolicy(FlowPolicy):
         null = {k: v.expand(b, -1) for k, v in self._uncond.tensors.items()}
 
         def forward(x_in, sigma_in, text):
-            return self._active(x_in, sigma_in, text["ids"], text["mask"])
+            with torch.autocast(self._device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                return self._active(x_in, sigma_in, text["ids"], text["mask"]).float()
 
         return guided_velocity(forward, x, sigma, null, cond.tensors, guidance_scale, detach_uncond)
 
