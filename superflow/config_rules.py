@@ -18,6 +18,7 @@ def range_checks(cfg: Config) -> list[tuple[str, bool, str]]:
     lo, hi = (window + [0, 0])[:2]
     last_trained = hi - 1 if sample.sde_window_size else cfg.num_train_steps - 1
     return [
+        ("sample.sde_window_size", sample.sde_window_size >= 0, "must be >= 0 (0: every step stochastic)"),
         ("sample.noise_level", cfg.sample.noise_level > 0, "must be > 0 for training (the SDE needs noise)"),
         ("sample.num_steps", cfg.sample.num_steps >= 1, "must be >= 1"),
         ("train.timestep_fraction", 0 < cfg.train.timestep_fraction <= 1, "must be in (0, 1]"),
@@ -54,9 +55,25 @@ def range_checks(cfg: Config) -> list[tuple[str, bool, str]]:
             "needs algorithm.step_advantage 'trajectory' (the step-level estimators assume every early step is SDE)",
         ),
         (
+            "sample.sde_window_size",
+            sample.sde_window_size == 0 or cfg.algorithm.objective == "policy_gradient",
+            "needs algorithm.objective 'policy_gradient' (a window chooses which SDE transitions train)",
+        ),
+        (
             "sample.sde_type",
-            sample.sde_type == "sde" or (0 < sample.noise_level <= 1 and last_trained < sample.num_steps - 1),
-            "'cps' needs sample.noise_level in (0, 1] and no trained step to sigma 0 (it has no noise)",
+            sample.sde_type == "sde" or (0 < sample.noise_level <= 1 and cfg.algorithm.step_advantage == "trajectory"),
+            "'cps' needs sample.noise_level in (0, 1] and algorithm.step_advantage 'trajectory' (the step-level "
+            "estimators weight steps by the SDE's noise, not CPS's)",
+        ),
+        (
+            "sample.sde_last_step",
+            last_trained < sample.num_steps - 1 or (sample.sde_type == "sde" and sample.sde_last_step),
+            "leaves the last step deterministic but trains it (lower train.timestep_fraction or the window range)",
+        ),
+        (
+            "model.dtype",
+            cfg.model.kind != "mini" or cfg.model.dtype in ("float32", "bfloat16"),
+            "MiniFlow runs in float32 or under bfloat16 autocast",
         ),
         (
             "log.backends",

@@ -47,7 +47,25 @@ def changed_config_keys(saved_path: Path, cfg: Config) -> list[str]:
     saved = _flatten(read_yaml(saved_path) or {})
     current = _flatten(yaml.safe_load(dump_config(cfg)))
     keys = sorted(set(saved) | set(current))
-    return [k for k in keys if k not in RESUMABLE_KEYS and saved.get(k) != current.get(k)]
+    return [
+        k
+        for k in keys
+        if k not in RESUMABLE_KEYS
+        and saved.get(k) != current.get(k)
+        and not (k not in saved and _as_before_the_key_existed(k, current))
+    ]
+
+
+#: Keys added after runs were already saved, with the value that reproduces what those runs computed.
+KEYS_ADDED_LATER = {"sample.sde_type": "sde", "sample.sde_window_size": 0}
+
+
+def _as_before_the_key_existed(key: str, current: dict[str, Any]) -> bool:
+    """A key missing from an older run's saved config changes nothing when its value now computes
+    what the run computed then (an SDE window's range is unused while the window is off)."""
+    if key == "sample.sde_window_range":
+        return current.get("sample.sde_window_size") == 0
+    return key in KEYS_ADDED_LATER and current[key] == KEYS_ADDED_LATER[key]
 
 
 class RunFolder:

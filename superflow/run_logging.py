@@ -89,7 +89,7 @@ class _Wandb:
         self.wandb = wandb
         self.state_path = folder / "wandb_run.json"
         state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
-        run_id = state.get("id") or uuid.uuid4().hex[:8]  # W&B's id rules: letters and digits
+        run_id = state.get("id") or uuid.uuid4().hex[:16]  # W&B's id rules: letters and digits
         self.last_step = int(state.get("last_step", 0))
         mode = cfg.log.wandb_mode or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
         if mode not in ("online", "offline", "disabled"):

@@ -166,7 +166,7 @@ class Trainer:
                         noise_level=self.objective.sampling_noise_level,
                         sde_last_step=cfg.sample.sde_last_step,
                         record_velocities=needs_values,
-                        sde_window=draw_sde_window(*window, cfg.seed, epoch, start),
+                        sde_window=draw_sde_window(*window, cfg.seed, epoch, range(start, start + len(idx))),
                         sde_type=cfg.sample.sde_type,
                     )
                     images = self.policy.decode(traj.final)

@@ -12,8 +12,9 @@ from helpers import tiny_config
 
 import superflow.objectives as objectives
 from superflow.config import ConfigError, load_config
-from superflow.flow.sampler import draw_sde_window, sample_trajectories
+from superflow.flow.sampler import draw_sde_window, sample_trajectories, step_log_prob
 from superflow.flow.sde import cps_step
+from superflow.rl import kl_to_reference
 from superflow.train import Trainer
 
 
@@ -48,35 +49,62 @@ def test_cps_step_to_sigma_zero_is_the_clean_guess_and_refuses_bad_levels():
         cps_step(v, x, 0.3, 0.1, noise_level=1.5, noise=noise)
 
 
-def test_window_draws_are_seeded_uniform_and_inside_the_range():
-    starts = [draw_sde_window(3, (1, 7), seed=0, epoch=2, batch_start=b)[0] for b in range(0, 400, 8)]
-    assert set(starts) == {1, 2, 3, 4}  # lo .. hi - size
-    assert starts == [draw_sde_window(3, (1, 7), seed=0, epoch=2, batch_start=b)[0] for b in range(0, 400, 8)]
-    assert starts != [draw_sde_window(3, (1, 7), seed=1, epoch=2, batch_start=b)[0] for b in range(0, 400, 8)]
-    assert draw_sde_window(0, (0, 5), seed=0, epoch=0, batch_start=0) is None
+def test_window_draws_are_seeded_per_image_uniform_and_inside_the_range():
+    starts, size = draw_sde_window(3, (1, 7), seed=0, epoch=2, image_indices=range(200))
+    assert size == 3 and set(starts.tolist()) == {1, 2, 3, 4}  # lo .. hi - size
+    # an image's start is its own: the same whichever batch (or rank) it is sampled in
+    later, _ = draw_sde_window(3, (1, 7), seed=0, epoch=2, image_indices=range(150, 200))
+    assert torch.equal(later, starts[150:])
+    other, _ = draw_sde_window(3, (1, 7), seed=1, epoch=2, image_indices=range(200))
+    assert not torch.equal(other, starts)
+    assert draw_sde_window(0, (0, 5), seed=0, epoch=0, image_indices=range(4)) is None
+
+
+def _sd3_policy(pipeline):
+    from superflow.models.sd3 import SD3Policy
+
+    return SD3Policy(pipeline=pipeline, resolution=32, lora_rank=4, lora_alpha=8, max_sequence_length=16, device="cpu")
 
 
 @pytest.mark.parametrize("sde_type", ["sde", "cps"])
-def test_only_the_window_steps_are_stochastic(tiny_pipeline, sde_type):
-    from superflow.models.sd3 import SD3Policy
+def test_only_the_window_steps_are_stochastic_and_rescoring_gives_ratio_one(tiny_pipeline, sde_type):
+    policy = _sd3_policy(tiny_pipeline)
+    cond = policy.encode_prompts(["a red cube", "two green cats", "a blue ball"])
 
-    policy = SD3Policy(
-        pipeline=tiny_pipeline, resolution=32, lora_rank=4, lora_alpha=8, max_sequence_length=16, device="cpu"
-    )
-    cond = policy.encode_prompts(["a red cube", "two green cats"])
-
-    def sample(noise_level, window=None):
-        gens = [torch.Generator().manual_seed(s) for s in (3, 4)]
+    def sample(noise_level, window=None, rows=(0, 1, 2)):
+        gens = [torch.Generator().manual_seed(s) for s in (3, 4, 5)]
         kw = {"num_steps": 6, "guidance_scale": 4.5, "noise_level": noise_level}
-        return sample_trajectories(policy, cond, gens, **kw, sde_window=window, sde_type=sde_type)
+        pick = list(rows)
+        window = None if window is None else (window[0][pick], window[1])
+        return sample_trajectories(
+            policy, cond.index(pick), [gens[r] for r in pick], **kw, sde_window=window, sde_type=sde_type
+        )
 
-    windowed, ode = sample(0.8, (2, 2)), sample(0.0)
-    assert torch.isfinite(windowed.log_probs[:, 2:4]).all()
-    assert torch.isnan(windowed.log_probs[:, [0, 1, 4, 5]]).all()
-    assert windowed.sde_start.tolist() == [2, 2] and windowed.index([1]).sde_start.tolist() == [2]
-    # before the window: the ODE's states exactly; inside it the noise moves them off
-    torch.testing.assert_close(windowed.states[:, :3], ode.states[:, :3])
-    assert (windowed.states[:, 3] - ode.states[:, 3]).abs().max() > 1e-3
+    starts = torch.tensor([2, 0, 3])
+    windowed, ode = sample(0.8, (starts, 2)), sample(0.0)
+    for i, start in enumerate(starts.tolist()):
+        stochastic = torch.isfinite(windowed.log_probs[i])
+        assert stochastic.nonzero().flatten().tolist() == [start, start + 1]
+        # before its window a trajectory is the ODE's exactly; inside it the noise moves it off
+        torch.testing.assert_close(windowed.states[i, : start + 1], ode.states[i, : start + 1])
+        assert (windowed.states[i, start + 1] - ode.states[i, start + 1]).abs().max() > 1e-3
+    assert windowed.sde_start.tolist() == [2, 0, 3] and windowed.index([2]).sde_start.tolist() == [3]
+    # a trajectory does not depend on its batch: sampled alone it is the same
+    alone = sample(0.8, (starts, 2), rows=[2])
+    torch.testing.assert_close(alone.states[0], windowed.states[2])
+    # re-scoring each trajectory's j-th window step reproduces its sampled log-prob (ratio 1)
+    rows = torch.arange(3)
+    for j in range(2):
+        step_index = windowed.step_index(j)
+        step = step_log_prob(
+            policy, windowed, step_index, cond, guidance_scale=4.5, noise_level=0.8, sde_type=sde_type
+        )
+        torch.testing.assert_close(step.log_prob, windowed.log_probs[rows, step_index], rtol=0, atol=1e-5)
+        with policy.adapter_disabled():
+            ref = step_log_prob(
+                policy, windowed, step_index, cond, guidance_scale=4.5, noise_level=0.8, sde_type=sde_type
+            )
+        assert kl_to_reference(step.mean, ref.mean, step.std_dev).item() == pytest.approx(0.0, abs=1e-10)
 
 
 def test_fast_config_defaults_and_refusals():
@@ -87,8 +115,17 @@ def test_fast_config_defaults_and_refusals():
     refusals = {
         "sample.sde_window_range": ["method=flowgrpo_fast", "sample.sde_window_range=[4,6]"],
         "sample.sde_window_size": ["method=superflow", "sample.sde_window_size=2"],
-        "sample.sde_type": ["sample.sde_type=cps", "train.timestep_fraction=1.0"],
+        "sample.sde_last_step": ["sample.sde_type=cps", "train.timestep_fraction=1.0"],
+        "sample.sde_type": ["method=superflow", "sample.sde_type=cps"],
     }
+    for message, overrides in {
+        "'sample.sde_window_size' needs algorithm.objective": ["method=nft", "sample.sde_window_size=3"],
+        "'sample.sde_window_size' must be >= 0": ["sample.sde_window_size=-1"],
+        "'sample.sde_last_step' leaves": ["sample.sde_last_step=false", "train.timestep_fraction=1.0"],
+        "'model.dtype'": ["model.kind=mini", "model.dtype=float16"],
+    }.items():
+        with pytest.raises(ConfigError, match=message):
+            load_config("preset:mini_geneval", overrides)
     for key, overrides in refusals.items():
         with pytest.raises(ConfigError, match=key):
             load_config("preset:mini_geneval", overrides)

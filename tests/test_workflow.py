@@ -94,6 +94,16 @@ def test_mini_world_shape_and_the_task_bases_reach_the_pretraining_commands(tmp_
     )
 
 
+def test_a_variant_name_in_two_groups_is_refused(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("baselines:\n  superflow:\n    label: clash\n    set: [method=nft]\n")
+    result = snakemake(workdir_for(tmp_path / "work"), "-n", "baselines", "--configfile", str(bad), check=False)
+    assert (
+        result.returncode != 0
+        and "appears in two of methods, ablations and baselines" in result.stdout + result.stderr
+    )
+
+
 def test_a_task_naming_an_unknown_base_is_refused(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("tasks:\n  ocr:\n    base: nosuchbase\n")

@@ -109,15 +109,17 @@ def sample_trajectories(
     sde_last_step: bool = True,
     record_means: bool = False,
     record_velocities: bool = False,
-    sde_window: tuple[int, int] | None = None,
+    sde_window: tuple[torch.Tensor | int, int] | None = None,
     sde_type: str = "sde",
 ) -> Trajectories:
     """Sample one trajectory per generator with Flow-GRPO's SDE (or the ODE at noise level 0).
 
     ``sde_last_step=False`` makes the final step to sigma 0 deterministic (an option; the
     reference injects noise there too, and that is the default). ``sde_window=(start, size)``
-    keeps the noise to steps ``start .. start + size - 1`` and runs the ODE elsewhere
-    (Flow-GRPO-Fast); ``sde_type="cps"`` takes its coefficients-preserving step instead of the SDE's.
+    keeps the noise of trajectory i to steps ``start[i] .. start[i] + size - 1`` (``start`` an int
+    or one per trajectory) and runs the ODE elsewhere (Flow-GRPO-Fast); ``sde_type="cps"`` takes
+    its coefficients-preserving step instead of the SDE's. An image draws noise from its generator
+    only at its own stochastic steps, so its trajectory does not depend on its batch.
     """
     if len(generators) != len(cond):
         raise ValueError(f"need one generator per prompt, got {len(generators)} for {len(cond)} prompts")
@@ -126,28 +128,37 @@ def sample_trajectories(
     stochastic = std_devs > 0
     if sde_type == "cps":
         stochastic = stochastic & (sigmas[1:] > 0)  # a CPS step to sigma 0 has no noise
-    if sde_window is not None:
-        start, size = sde_window
-        inside = torch.zeros_like(stochastic)
-        inside[start : start + size] = True
-        stochastic = stochastic & inside
     x = policy.initial_noise(generators)
     batch = x.shape[0]
+    steps = torch.arange(num_steps, device=x.device)
+    noisy = stochastic.to(x.device).expand(batch, num_steps)  # [B, T]: which transitions are stochastic
+    starts = None
+    if sde_window is not None:
+        starts = torch.as_tensor(sde_window[0], device=x.device).expand(batch).clone()
+        noisy = noisy & (steps >= starts[:, None]) & (steps < starts[:, None] + sde_window[1])
     states, log_probs, means, velocities = [x], [], [], []
     for t in range(num_steps):
         sigma = sigmas[t].expand(batch)
         v = policy.velocity(x, sigma, cond, guidance_scale)
         if record_velocities:
             velocities.append(v.float())
-        if stochastic[t]:
-            noise = torch.cat([torch.randn((1, *x.shape[1:]), generator=g, device=g.device) for g in generators]).to(
-                x.device
+        rows = noisy[:, t]
+        deterministic = ode_step(v, x, sigmas[t], sigmas[t + 1]).float()
+        x, lp, mean = deterministic, torch.full((batch,), float("nan"), device=x.device), deterministic
+        if rows.any():
+            noise = torch.cat(
+                [
+                    torch.randn((1, *x.shape[1:]), generator=g, device=g.device).to(x.device)
+                    if row
+                    else torch.zeros((1, *x.shape[1:]), device=x.device)
+                    for g, row in zip(generators, rows.tolist())
+                ]
             )
-            step = transition(v, x, sigmas, t, noise_level, sde_type, noise=noise)
-            x, lp, mean = step.next_x, step.log_prob, step.mean
-        else:
-            x = ode_step(v, x, sigmas[t], sigmas[t + 1]).float()
-            lp, mean = torch.full((batch,), float("nan"), device=x.device), x
+            step = transition(v, states[-1], sigmas, t, noise_level, sde_type, noise=noise)
+            keep = rows.view(-1, *([1] * (x.ndim - 1)))
+            x = torch.where(keep, step.next_x, deterministic)
+            mean = torch.where(keep, step.mean, deterministic)
+            lp = torch.where(rows, step.log_prob, lp)
         states.append(x)
         log_probs.append(lp)
         if record_means:
@@ -159,7 +170,7 @@ def sample_trajectories(
         std_devs=std_devs,
         means=torch.stack(means, dim=1) if record_means else None,
         velocities=torch.stack(velocities, dim=1) if record_velocities else None,
-        sde_start=None if sde_window is None else torch.full((batch,), sde_window[0], device=x.device),
+        sde_start=starts,
     )
 
 
@@ -168,15 +179,26 @@ WINDOW_STREAM = 6
 
 
 def draw_sde_window(
-    size: int, window_range: Sequence[int], seed: int, epoch: int, batch_start: int
-) -> tuple[int, int] | None:
-    """Flow-GRPO-Fast's window for one sampling batch: (start, size), start uniform on lo .. hi - size,
-    from the (seed, epoch, batch) stream; None when ``size`` is 0 (every step stochastic)."""
+    size: int, window_range: Sequence[int], seed: int, epoch: int, image_indices: Sequence[int]
+) -> tuple[torch.Tensor, int] | None:
+    """Flow-GRPO-Fast's windows: (starts, size), each image's start uniform on lo .. hi - size from
+    its own (seed, epoch, image) stream, so the draws do not depend on batches or ranks (the
+    reference draws one per sampling batch); None when ``size`` is 0 (every step stochastic)."""
     if size == 0:
         return None
     lo, hi = window_range
-    gen = torch.Generator().manual_seed(seed_from(seed, epoch, WINDOW_STREAM, batch_start))
-    return int(torch.randint(lo, hi - size + 1, (1,), generator=gen)), size
+    starts = [
+        int(
+            torch.randint(
+                lo,
+                hi - size + 1,
+                (1,),
+                generator=torch.Generator().manual_seed(seed_from(seed, epoch, WINDOW_STREAM, i)),
+            )
+        )
+        for i in image_indices
+    ]
+    return torch.tensor(starts), size
 
 
 def transition(v, x, sigmas: torch.Tensor, t, noise_level: float, sde_type: str, **sample_or_score):

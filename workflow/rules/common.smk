@@ -16,6 +16,13 @@ METHODS = list(config["methods"])
 ABLATIONS = list(config.get("ablations") or {})
 BASELINES = list(config.get("baselines") or {})
 WORLD = config.get("world")
+_groups = {g: list(config.get(g) or {}) for g in ("methods", "ablations", "baselines")}
+_seen = [name for names in _groups.values() for name in names]
+if len(_seen) != len(set(_seen)):
+    raise ValueError(
+        f"a variant name appears in two of methods, ablations and baselines: "
+        f"{sorted({n for n in _seen if _seen.count(n) > 1})}; each run folder needs its own name"
+    )
 # Training runs may be methods (Table 1), ablations or the newer baselines: one rule trains them all.
 VARIANTS = {**config["methods"], **(config.get("ablations") or {}), **(config.get("baselines") or {})}
 ENV = "../../envs/superflow.yaml"
