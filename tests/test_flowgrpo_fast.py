@@ -192,10 +192,10 @@ def test_fast_resume_gives_the_uninterrupted_weights(tiny_sd3_dir, tmp_path):
 
 
 def test_fast_raises_the_demo_reward_and_the_shuffled_control_does_not(tiny_sd3_dir, tmp_path):
-    """Measured on seed 0 (mean of the first three epochs -> the last three): 0.5162 -> 0.5298 with
-    the rewards, 0.5151 -> 0.5170 with them permuted within each epoch."""
+    """The method's defaults on the demo's 4 steps (a window of 3 in [0, 3): steps 0-2 stochastic, the
+    last one deterministic). Measured on seed 0 (mean of the first three epochs -> the last three):
+    0.5236 -> 0.5369 with the rewards, 0.5151 -> 0.5016 with them permuted within each epoch."""
     task = {
-        **FAST_RUN,
         "num_epochs": 6,
         "sample.prompts_per_epoch": 8,
         "sample.group_size": 8,
@@ -206,6 +206,7 @@ def test_fast_raises_the_demo_reward_and_the_shuffled_control_does_not(tiny_sd3_
     for shuffle in (False, True):
         control = {"reward.shuffle_within_epoch": shuffle}
         cfg = tiny_config(tiny_sd3_dir, tmp_path / f"run{shuffle}", method="flowgrpo_fast", **task, **control)
+        assert (cfg.sample.sde_window_size, cfg.sample.sde_window_range) == (3, [0, 3])
         rewards = np.array([m["reward_mean"] for m in Trainer(cfg, progress=False).run()])
         gains[shuffle] = rewards[-3:].mean() - rewards[:3].mean()
-    assert gains[False] > 0.01 and gains[True] < gains[False] / 2, gains
+    assert gains[False] > 0.008 and gains[True] < 0, gains
