@@ -6,13 +6,11 @@ Kept apart from ``config.py`` (the schema and the loading) so each stays one scr
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from superflow.config import Config
+from typing import Any
 
 
-def range_checks(cfg: Config) -> list[tuple[str, bool, str]]:
+def range_checks(cfg: Any) -> list[tuple[str, bool, str]]:
+    """``cfg`` is a resolved ``superflow.config.Config`` (not imported: config.py imports this module)."""
     sample = cfg.sample
     window = list(sample.sde_window_range)
     lo, hi = (window + [0, 0])[:2]
