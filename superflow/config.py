@@ -128,7 +128,7 @@ class SampleConfig:
         None,
     )
     sde_window_range: list[int] | None = _help(
-        "[lo, hi): the window's start is drawn per sampling batch from lo .. hi - size (None: the first half).", None
+        "[lo, hi): each image's window starts at a draw from lo .. hi - size (None: the first half).", None
     )
     sde_type: str = _help("'sde' (Flow-GRPO's step) or 'cps' (coefficients-preserving, Flow-GRPO-Fast).", "sde")
     prompts_per_epoch: int = _help("Distinct prompts (groups) sampled per epoch (Flow-GRPO: 48).", 48)

@@ -130,8 +130,13 @@ class _ForwardProcessObjective(PolicyGradientObjective):
     def _timesteps(self, num_steps: int, count: int, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
 
-    def _loss(self, v, v_copy, v_ref, x0, x_t, eps, sigma, adv, stats) -> torch.Tensor:
+    def _loss(self, v, v_copy, x0, x_t, eps, sigma, adv) -> torch.Tensor:
+        """The method's own loss (logged as ``policy_loss``)."""
         raise NotImplementedError
+
+    def _copy_pull(self, v, v_copy) -> torch.Tensor | None:
+        """A pull towards the frozen copy added after the KL term (None: the loss already uses it)."""
+        return None
 
     def _needs_copy_pass(self) -> bool:
         return True
@@ -168,7 +173,15 @@ class _ForwardProcessObjective(PolicyGradientObjective):
                     with torch.no_grad(), policy.adapter_disabled():
                         v_ref = policy.velocity(x_t, sigma, sub_cond, guidance)
                 v = policy.velocity(x_t, sigma, sub_cond, guidance, detach_uncond=True)
-                loss = self._loss(v, v_copy, v_ref, x0, x_t, noises[:, j], sigma, adv, stats)
+                loss = self._loss(v, v_copy, x0, x_t, noises[:, j], sigma, adv)
+                stats["policy_loss"].append(float(loss.detach()))
+                if v_ref is not None:
+                    kl = ((v - v_ref) ** 2).mean()
+                    stats["kl"].append(float(kl.detach()))
+                    loss = loss + t.beta * kl
+                pull = self._copy_pull(v, v_copy)
+                if pull is not None:
+                    loss = loss + pull
                 (loss * weight).backward()
 
     def end_epoch(self, global_step: int) -> None:
@@ -198,16 +211,10 @@ class NFTObjective(_ForwardProcessObjective):
     def _timesteps(self, num_steps: int, count: int, generator: torch.Generator) -> torch.Tensor:
         return shuffled_timestep_indices(num_steps, count, generator)
 
-    def _loss(self, v, v_copy, v_ref, x0, x_t, eps, sigma, adv, stats) -> torch.Tensor:
+    def _loss(self, v, v_copy, x0, x_t, eps, sigma, adv) -> torch.Tensor:
         t = self.cfg.train
         r = nft_reward_weights(adv, t.adv_clip)
-        loss = nft_loss(v, v_copy, x0, x_t, sigma, r, nft_beta=t.nft_beta, adv_clip=t.adv_clip)
-        stats["policy_loss"].append(float(loss.detach()))
-        if v_ref is not None:
-            kl = ((v - v_ref) ** 2).mean()
-            stats["kl"].append(float(kl.detach()))
-            loss = loss + t.beta * kl
-        return loss
+        return nft_loss(v, v_copy, x0, x_t, sigma, r, nft_beta=t.nft_beta, adv_clip=t.adv_clip)
 
 
 class AWMObjective(_ForwardProcessObjective):
@@ -223,17 +230,12 @@ class AWMObjective(_ForwardProcessObjective):
         high = max(1, int(0.9 * num_steps))
         return stratified_timestep_indices(1, high, min(count, high), generator)
 
-    def _loss(self, v, v_copy, v_ref, x0, x_t, eps, sigma, adv, stats) -> torch.Tensor:
+    def _loss(self, v, v_copy, x0, x_t, eps, sigma, adv) -> torch.Tensor:
         t = self.cfg.train
-        loss = awm_loss(v, eps - x0, sigma, adv, adv_clip=t.adv_clip, power=t.awm_ghuber_power)
-        stats["policy_loss"].append(float(loss.detach()))
-        if v_ref is not None:
-            kl = ((v - v_ref) ** 2).mean()
-            stats["kl"].append(float(kl.detach()))
-            loss = loss + t.beta * kl
-        if v_copy is not None:
-            loss = loss + t.awm_slow_weight * ((v - v_copy) ** 2).mean()
-        return loss
+        return awm_loss(v, eps - x0, sigma, adv, adv_clip=t.adv_clip, power=t.awm_ghuber_power)
+
+    def _copy_pull(self, v, v_copy) -> torch.Tensor | None:
+        return None if v_copy is None else self.cfg.train.awm_slow_weight * ((v - v_copy) ** 2).mean()
 
 
 OBJECTIVES = {"policy_gradient": PolicyGradientObjective, "nft": NFTObjective, "awm": AWMObjective}
