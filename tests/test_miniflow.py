@@ -97,6 +97,24 @@ def test_bfloat16_autocast_keeps_weights_fp32_and_rescoring_exact(net):
         MiniFlowPolicy(net=net, dtype="float16")
 
 
+def test_bfloat16_warns_where_the_cpu_would_emulate_it(net, monkeypatch):
+    """The mini presets run under bf16 autocast; a CPU without native bf16 would run them slower than fp32."""
+    import warnings
+
+    import superflow.models.mini as mini
+
+    monkeypatch.setattr(mini, "_native_cpu_bf16", lambda: False)
+    with pytest.warns(UserWarning, match="model.dtype=float32"):
+        MiniFlowPolicy(net=copy.deepcopy(net), dtype="bfloat16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MiniFlowPolicy(net=copy.deepcopy(net), dtype="float32")
+    monkeypatch.setattr(mini, "_native_cpu_bf16", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MiniFlowPolicy(net=copy.deepcopy(net), dtype="bfloat16")
+
+
 def test_reference_is_frozen_pretrained_copy(net):
     policy = MiniFlowPolicy(net=net)
     cond = policy.encode_prompts(PROMPTS[:1])

@@ -14,6 +14,7 @@ import contextlib
 import copy
 import math
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -246,6 +247,10 @@ MINIFLOW_WEIGHTS = WeightSpec(
 )
 
 
+def _native_cpu_bf16() -> bool:
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 class MiniFlowPolicy(FlowPolicy):
     """MiniFlow behind the trainer: full fine-tuning, a frozen copy as the KL reference."""
 
@@ -279,6 +284,12 @@ class MiniFlowPolicy(FlowPolicy):
             if not chosen:
                 raise ValueError(f"model.trainable {trainable!r} matches no MiniFlow parameter")
         self._device = pick_device(device)
+        if self.autocast and self._device.type == "cpu" and not _native_cpu_bf16():
+            warnings.warn(
+                "model.dtype=bfloat16 on a CPU without native bf16 (avx512_bf16 or AMX): autocast is "
+                "emulated and slower than float32; pass --set model.dtype=float32",
+                stacklevel=2,
+            )
         self.net.to(self._device)
         self.reference = copy.deepcopy(self.net).requires_grad_(False).eval()
         self.tokenizer = PromptTokenizer(self.net.cfg.vocab, self.net.cfg.max_tokens)
