@@ -9,9 +9,22 @@ pinned to separate cores), evaluates every fine-tuned model the same way, and wr
     results/mini_rl_gain/summary.md    the same as a table, with the commands and the machine
     results/mini_rl_gain/environment.json
 
-Usage (after ``superflow world``, ``superflow pretrain`` and ``superflow train-preference``)::
+Usage (after ``superflow world``, ``superflow pretrain`` of the world's base and of the OCR task's
+base, and ``superflow train-preference``: docs/MINI_WORLD.md, "Building it by hand")::
 
     python benchmarks/mini_rl_gain.py --seeds 0 1 2 --jobs 2
+
+On the study's world and bases instead (``--task-set TASK KEY=VALUE ...``: one task's overrides;
+R = runs/pipeline/mini)::
+
+    python benchmarks/mini_rl_gain.py --seeds 0 1 2 \
+        --task-set geneval model.path=R/miniflow/model data.train_prompts=R/world/geneval/train_metadata.jsonl \
+            data.test_prompts=R/world/geneval/test_metadata.jsonl \
+        --task-set ocr model.path=R/miniflow_signs_in_order/model data.train_prompts=R/world/ocr/ocr_train.txt \
+            data.test_prompts=R/world/ocr/ocr_test.txt \
+        --task-set preference model.path=R/miniflow/model reward.kwargs.path=R/preference \
+            data.train_prompts=R/world/geneval/train_metadata.jsonl \
+            data.test_prompts=R/world/geneval/test_metadata.jsonl
 
 The arms: ``flowgrpo`` (the task's preset) and ``shuffled_reward``, the same runs with every epoch's
 rewards permuted across its samples (``reward.shuffle_within_epoch``): a control that should gain
@@ -173,6 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side, one core each")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
+    parser.add_argument(
+        "--task-set",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar="TASK KEY=VALUE",
+        help="overrides for one task's runs and evaluations, after --set (repeatable; e.g. its own base model)",
+    )
     parser.add_argument("--runs-dir", default=None, help="default runs/mini_rl_gain (runs/mini_rl_gain_validation)")
     parser.add_argument(
         "--output-dir", default=None, help="default results/mini_rl_gain (results/mini_rl_gain_validation)"
@@ -193,9 +214,13 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"--arm {name}: arms change training, not the prompts (data.* is the task's)")
         arms[name] = overrides
     task_sets = {t: list(args.set) for t in args.tasks}
+    for task, *overrides in args.task_set:
+        if task not in TASKS or any("=" not in o for o in overrides):
+            raise SystemExit(f"--task-set {task}: a task ({', '.join(TASKS)}), then its overrides KEY=VALUE")
+        task_sets.get(task, []).extend(overrides)
     if args.validation and not args.report_only:
         for t in args.tasks:
-            task_sets[t] += validation_split(TASKS[t], args.set, args.validation, runs / t / "validation")
+            task_sets[t] += validation_split(TASKS[t], task_sets[t], args.validation, runs / t / "validation")
     cores = list(range(os.cpu_count() or 1))
     jobs: list[tuple[str, str, int | None]] = [(t, "base", None) for t in args.tasks] + [
         (t, arm, s) for t in args.tasks for arm in arms for s in args.seeds

@@ -1,0 +1,130 @@
+"""benchmarks/mini_rl_gain.py: which runs it starts with which overrides, and its gain-over-std summary.
+
+The training and evaluation subprocesses are replaced by a stand-in that writes the files they would
+write, with known test rewards, so the summary can be checked against numbers computed by hand.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+import mini_rl_gain  # noqa: E402
+
+#: Held-out reward per (task, arm, seed); the base is seed None.
+REWARDS = {
+    ("geneval", "base", None): 0.40,
+    ("geneval", "flowgrpo", 0): 0.45,
+    ("geneval", "flowgrpo", 1): 0.47,
+    ("geneval", "flowgrpo", 2): 0.49,
+    ("geneval", "shuffled_reward", 0): 0.38,
+    ("geneval", "shuffled_reward", 1): 0.41,
+    ("geneval", "shuffled_reward", 2): 0.41,
+    ("ocr", "base", None): 0.70,
+    ("ocr", "flowgrpo", 0): 0.71,
+    ("ocr", "flowgrpo", 1): 0.75,
+    ("ocr", "flowgrpo", 2): 0.73,
+    ("ocr", "shuffled_reward", 0): 0.70,
+    ("ocr", "shuffled_reward", 1): 0.69,
+    ("ocr", "shuffled_reward", 2): 0.71,
+}
+
+
+def _value(cmd: list[str], flag: str) -> str:
+    return cmd[cmd.index(flag) + 1]
+
+
+def _sets(cmd: list[str]) -> list[str]:
+    return [cmd[i + 1] for i, part in enumerate(cmd) if part == "--set"]
+
+
+@pytest.fixture
+def fake_runs(monkeypatch):
+    """Replace the subprocesses: record each command, write what it would have written."""
+    calls = []
+
+    def run_logged(cmd, log, core=None):
+        calls.append(cmd)
+        task = "ocr" if "preset:mini_ocr" in cmd else "geneval"
+        if cmd[3] == "train":
+            out = Path(_value(cmd, "--output-dir"))
+            out.mkdir(parents=True, exist_ok=True)
+            rows = [{"reward_mean": 0.5, "time_sampling": 1.0, "time_reward": 0.5, "time_training": 2.0}] * 3
+            (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+            return 10.0
+        output = Path(_value(cmd, "--output"))
+        if output.name == "base_eval.json":
+            key = (task, "base", None)
+        else:  # runs/TASK/ARM/seedN/test_eval.json
+            key = (task, output.parent.parent.name, int(output.parent.name.removeprefix("seed")))
+        result = {"mean": REWARDS[key]}
+        if task == "geneval":
+            result |= {"strict": {"tag_mean": REWARDS[key] - 0.1}, "partial": {"tag_mean": REWARDS[key]}}
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(result))
+        return 1.0
+
+    monkeypatch.setattr(mini_rl_gain, "run_logged", run_logged)
+    monkeypatch.setattr(
+        mini_rl_gain, "describe_machine", lambda: {"cpu": "test", "cpus": 1, "torch": "x", "date": "d"}
+    )
+    return calls
+
+
+def test_each_task_gets_its_own_overrides_after_the_shared_ones(fake_runs, tmp_path):
+    mini_rl_gain.main(
+        [
+            "--tasks", "geneval", "ocr", "--seeds", "0", "1", "2", "--jobs", "1",
+            "--set", "model.path=shared", "--set", "num_epochs=2",
+            "--task-set", "ocr", "model.path=ocr_base", "data.train_prompts=signs.txt",
+            "--runs-dir", str(tmp_path / "runs"), "--output-dir", str(tmp_path / "out"),
+        ]
+    )  # fmt: skip
+    assert len(fake_runs) == 2 + 2 * 2 * 3 * 2  # two base evaluations; train + evaluate per task, arm, seed
+    for cmd in fake_runs:
+        sets = _sets(cmd)
+        if "preset:mini_ocr" in cmd:
+            # The task's own value comes last, so it wins over the shared one.
+            assert sets.index("model.path=shared") < sets.index("model.path=ocr_base")
+            assert "data.train_prompts=signs.txt" in sets
+        else:
+            assert "model.path=ocr_base" not in sets and "data.train_prompts=signs.txt" not in sets
+        if cmd[3] == "train":
+            assert "num_epochs=2" in sets
+            assert ("reward.shuffle_within_epoch=true" in sets) == ("shuffled_reward" in _value(cmd, "--output-dir"))
+        elif "test_eval.json" in _value(cmd, "--output"):  # a fine-tuned model: its own weights win
+            assert sets[-1].startswith("model.path=") and sets[-1].endswith("lora")
+
+
+def test_the_summary_divides_the_mean_gain_by_the_seed_std(fake_runs, tmp_path):
+    out = tmp_path / "out"
+    mini_rl_gain.main(
+        ["--tasks", "geneval", "ocr", "--seeds", "0", "1", "2", "--jobs", "1",
+         "--runs-dir", str(tmp_path / "runs"), "--output-dir", str(out)]
+    )  # fmt: skip
+    summary = pd.read_csv(out / "summary.csv").set_index(["task", "metric", "arm"])
+    # geneval flowgrpo: mean 0.47, sample std 0.02, gain 0.07 -> 3.5
+    row = summary.loc[("geneval", "test_reward", "flowgrpo")]
+    assert row["mean"] == pytest.approx(0.47) and row["std"] == pytest.approx(0.02)
+    assert row["gain_over_std"] == pytest.approx(3.5)
+    # strict is the stand-in's reward - 0.1 on both sides: the same gain and std
+    assert summary.loc[("geneval", "geneval_strict_tag_mean", "flowgrpo"), "gain_over_std"] == pytest.approx(3.5)
+    # geneval control: mean 0.40, std sqrt(3e-4), gain 0
+    assert summary.loc[("geneval", "test_reward", "shuffled_reward"), "gain_over_std"] == pytest.approx(0.0, abs=1e-9)
+    # ocr flowgrpo: mean 0.73, std 0.02, gain 0.03 -> 1.5; control mean 0.70, gain 0
+    assert summary.loc[("ocr", "test_reward", "flowgrpo"), "gain_over_std"] == pytest.approx(1.5)
+    assert summary.loc[("ocr", "test_reward", "shuffled_reward"), "gain"] == pytest.approx(0.0, abs=1e-9)
+    assert ("ocr", "geneval_strict_tag_mean", "flowgrpo") not in summary.index
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 2 + 2 * 2 * 3
+
+
+def test_a_task_set_must_name_a_task_and_overrides(fake_runs, tmp_path):
+    with pytest.raises(SystemExit, match="--task-set ocrr"):
+        mini_rl_gain.main(["--task-set", "ocrr", "model.path=x", "--output-dir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="--task-set ocr"):
+        mini_rl_gain.main(["--task-set", "ocr", "model.path", "--output-dir", str(tmp_path)])
+    assert fake_runs == []
