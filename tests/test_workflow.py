@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
@@ -76,6 +77,26 @@ def test_dry_run_plans_the_whole_study(scale, tmp_path):
     # Paper-scale training asks the scheduler for a GPU per job.
     if scale == "paper":
         assert "gpu=1" in result.stdout + result.stderr
+
+
+def test_a_fresh_clone_with_committed_results_reruns_the_study(tmp_path):
+    # A clone holds the committed tables, evaluations and figures but an empty runs/: the main
+    # command must run the study, not report every target up to date.
+    work = workdir_for(tmp_path / "work")
+    study = yaml.safe_load((REPO / "workflow/config/mini.yaml").read_text())
+    committed = [f"{name}.{ext}" for name in ("table1", "efficiency") for ext in ("csv", "md")]
+    figures = ["test_reward_vs_step", "test_reward_vs_time", "group_sizes", "step_advantage_profile"]
+    committed += [f"figures/{name}.png" for name in figures + [f"samples_{t}" for t in study["tasks"]]]
+    for task in study["tasks"]:
+        committed.append(f"evaluations/{task}/base.json")
+        committed += [f"evaluations/{task}/{m}/seed{s}.json" for m in study["methods"] for s in study["seeds"]]
+    for name in committed:
+        (work / "results" / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / "results" / name).write_text("{}")
+        os.utime(work / "results" / name, (1.7e9, 1.7e9))  # a checkout's order of mtimes must not matter
+    jobs = planned_jobs(snakemake(work, "-n", "reproduce_table1", "figures"))
+    assert jobs.get("train") == 27 and jobs.get("evaluate_run") == 27 and jobs.get("evaluate_base") == 3
+    assert jobs.get("table1") == 1 and jobs.get("figures_png") == 1
 
 
 def test_mini_world_shape_and_the_task_bases_reach_the_pretraining_commands(tmp_path):

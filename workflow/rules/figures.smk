@@ -10,6 +10,7 @@ rule figures_png:
         samples=[f"{RUNS}/samples/{t}/base" for t in TASKS]
         + [f"{RUNS}/samples/{t}/{m}/seed{SEEDS[0]}" for t in TASKS for m in METHODS],
     output:
+        made=touch(f"{RUNS}/figures.done"),  # see tables.smk: makes a fresh clone redraw the figures
         **{
             name: report(f"{RESULTS}/figures/{name}.png", caption=f"../report/{name}.rst", category="Figures")
             for name in FIGURES
@@ -26,7 +27,7 @@ rule figures_png:
             [f"--samples {t} base {RUNS}/samples/{t}/base" for t in TASKS]
             + [f"--samples {t} {m} {RUNS}/samples/{t}/{m}/seed{SEEDS[0]}" for t in TASKS for m in METHODS]
         ),
-        folder=lambda wc, output: os.path.dirname(output[0]),
+        folder=lambda wc, output: os.path.dirname(output[FIGURES[0]]),
     log:
         f"{RUNS}/logs/figures.log",
     conda:

@@ -1,5 +1,9 @@
 # Table 1 (final held-out metric, mean and std over seeds), the efficiency table (cost to reach
 # Flow-GRPO's final metric) and the ablation table, from explicit run files.
+#
+# Each table also keeps a copy under runs/ (study_copy). The committed results/ are present in a
+# fresh clone while runs/ is empty; without an output there, Snakemake would see every table up to
+# date and report nothing to do instead of running the study.
 
 
 rule table1:
@@ -8,6 +12,7 @@ rule table1:
         base=expand(f"{RESULTS}/evaluations/{{task}}/base.json", task=TASKS),
     output:
         csv=f"{RESULTS}/table1.csv",
+        study_copy=f"{RUNS}/tables/table1.csv",
         md=report(f"{RESULTS}/table1.md", caption="../report/table1.rst", category="Tables"),
     params:
         arguments=report_arguments(METHODS),
@@ -17,6 +22,7 @@ rule table1:
         ENV
     shell:
         "superflow report table1 {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
+        " && cp {output.csv} {output.study_copy}"
 
 
 rule efficiency:
@@ -24,6 +30,7 @@ rule efficiency:
         unpack(lambda wc: run_files(METHODS)),
     output:
         csv=f"{RESULTS}/efficiency.csv",
+        study_copy=f"{RUNS}/tables/efficiency.csv",
         md=report(f"{RESULTS}/efficiency.md", caption="../report/efficiency.rst", category="Tables"),
     params:
         arguments=report_arguments(METHODS, with_base=False),
@@ -33,6 +40,7 @@ rule efficiency:
         ENV
     shell:
         "superflow report efficiency {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
+        " && cp {output.csv} {output.study_copy}"
 
 
 rule ablation_table:
@@ -40,6 +48,7 @@ rule ablation_table:
         unpack(lambda wc: run_files(["superflow", *ABLATIONS])),
     output:
         csv=f"{RESULTS}/ablations.csv",
+        study_copy=f"{RUNS}/tables/ablations.csv",
         md=report(f"{RESULTS}/ablations.md", caption="../report/ablations.rst", category="Tables"),
     params:
         arguments=report_arguments(["superflow", *ABLATIONS], with_base=False),
@@ -49,6 +58,7 @@ rule ablation_table:
         ENV
     shell:
         "superflow report ablations {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
+        " && cp {output.csv} {output.study_copy}"
 
 
 # The newer baselines next to Flow-GRPO and SuperFlow, on Table 1's tasks and seeds; the efficiency
@@ -63,6 +73,7 @@ rule baseline_table:
         base=expand(f"{RESULTS}/evaluations/{{task}}/base.json", task=TASKS),
     output:
         csv=f"{RESULTS}/baselines.csv",
+        study_copy=f"{RUNS}/tables/baselines.csv",
         md=f"{RESULTS}/baselines.md",
     params:
         arguments=report_arguments(BASELINE_VARIANTS),
@@ -72,6 +83,7 @@ rule baseline_table:
         ENV
     shell:
         "superflow report table1 {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
+        " && cp {output.csv} {output.study_copy}"
 
 
 rule baseline_efficiency:
@@ -79,6 +91,7 @@ rule baseline_efficiency:
         unpack(lambda wc: run_files(BASELINE_VARIANTS)),
     output:
         csv=f"{RESULTS}/baselines_efficiency.csv",
+        study_copy=f"{RUNS}/tables/baselines_efficiency.csv",
         md=f"{RESULTS}/baselines_efficiency.md",
     params:
         arguments=report_arguments(BASELINE_VARIANTS, with_base=False),
@@ -88,6 +101,7 @@ rule baseline_efficiency:
         ENV
     shell:
         "superflow report efficiency {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
+        " && cp {output.csv} {output.study_copy}"
 
 
 rule baselines:
@@ -113,6 +127,7 @@ rule task_table:
         base=f"{RESULTS}/evaluations/{{task}}/base.json",
         evaluations=lambda wc: [f"{RESULTS}/evaluations/{wc.task}/{m}/seed{s}.json" for m in METHODS for s in SEEDS],
     output:
+        study_copy=f"{RUNS}/tables/tasks/{{task}}.csv",
         csv=f"{RESULTS}/tasks/{{task}}.csv",
         md=f"{RESULTS}/tasks/{{task}}.md",
     params:
@@ -123,3 +138,4 @@ rule task_table:
         ENV
     shell:
         "superflow report table1 {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
+        " && cp {output.csv} {output.study_copy}"
