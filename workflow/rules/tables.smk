@@ -5,6 +5,11 @@
 # fresh clone while runs/ is empty; without an output there, Snakemake would see every table up to
 # date and report nothing to do instead of running the study.
 
+REPORT_COMMAND = (
+    "superflow report {params.kind} {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
+    " && cp {output.csv} {output.study_copy}"
+)
+
 
 rule table1:
     input:
@@ -15,14 +20,14 @@ rule table1:
         study_copy=f"{RUNS}/tables/table1.csv",
         md=report(f"{RESULTS}/table1.md", caption="../report/table1.rst", category="Tables"),
     params:
+        kind="table1",
         arguments=report_arguments(METHODS),
     log:
         f"{RUNS}/logs/table1.log",
     conda:
         ENV
     shell:
-        "superflow report table1 {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
-        " && cp {output.csv} {output.study_copy}"
+        REPORT_COMMAND
 
 
 rule efficiency:
@@ -33,14 +38,14 @@ rule efficiency:
         study_copy=f"{RUNS}/tables/efficiency.csv",
         md=report(f"{RESULTS}/efficiency.md", caption="../report/efficiency.rst", category="Tables"),
     params:
+        kind="efficiency",
         arguments=report_arguments(METHODS, with_base=False),
     log:
         f"{RUNS}/logs/efficiency.log",
     conda:
         ENV
     shell:
-        "superflow report efficiency {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
-        " && cp {output.csv} {output.study_copy}"
+        REPORT_COMMAND
 
 
 rule ablation_table:
@@ -51,14 +56,14 @@ rule ablation_table:
         study_copy=f"{RUNS}/tables/ablations.csv",
         md=report(f"{RESULTS}/ablations.md", caption="../report/ablations.rst", category="Tables"),
     params:
+        kind="ablations",
         arguments=report_arguments(["superflow", *ABLATIONS], with_base=False),
     log:
         f"{RUNS}/logs/ablations.log",
     conda:
         ENV
     shell:
-        "superflow report ablations {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
-        " && cp {output.csv} {output.study_copy}"
+        REPORT_COMMAND
 
 
 # The newer baselines next to Flow-GRPO and SuperFlow, on Table 1's tasks and seeds; the efficiency
@@ -76,14 +81,14 @@ rule baseline_table:
         study_copy=f"{RUNS}/tables/baselines.csv",
         md=f"{RESULTS}/baselines.md",
     params:
+        kind="table1",
         arguments=report_arguments(BASELINE_VARIANTS),
     log:
         f"{RUNS}/logs/baselines.log",
     conda:
         ENV
     shell:
-        "superflow report table1 {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
-        " && cp {output.csv} {output.study_copy}"
+        REPORT_COMMAND
 
 
 rule baseline_efficiency:
@@ -94,14 +99,14 @@ rule baseline_efficiency:
         study_copy=f"{RUNS}/tables/baselines_efficiency.csv",
         md=f"{RESULTS}/baselines_efficiency.md",
     params:
+        kind="efficiency",
         arguments=report_arguments(BASELINE_VARIANTS, with_base=False),
     log:
         f"{RUNS}/logs/baselines_efficiency.log",
     conda:
         ENV
     shell:
-        "superflow report efficiency {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
-        " && cp {output.csv} {output.study_copy}"
+        REPORT_COMMAND
 
 
 rule baselines:
@@ -131,11 +136,11 @@ rule task_table:
         csv=f"{RESULTS}/tasks/{{task}}.csv",
         md=f"{RESULTS}/tasks/{{task}}.md",
     params:
+        kind="table1",
         arguments=lambda wc: task_report_arguments(wc.task),
     log:
         f"{RUNS}/logs/tasks/{{task}}.log",
     conda:
         ENV
     shell:
-        "superflow report table1 {params.arguments} --csv {output.csv} --md {output.md} > {log} 2>&1"
-        " && cp {output.csv} {output.study_copy}"
+        REPORT_COMMAND
