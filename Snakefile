@@ -8,14 +8,17 @@
 #
 # Snakemake owns the experiment; every rule calls the `superflow` CLI with explicit paths.
 
+import yaml
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-# A complete config given with --configfile is used as it is; otherwise the scale's file
-# (--config scale=mini|smoke|paper, default mini), with any other --config values on top.
-if "runs" not in config:
+# A complete config given with --configfile (one that names `runs`) is used as it is; otherwise
+# the scale's file (--config scale=mini|smoke|paper, default mini), with any other --config or
+# --configfile values merged on top (nested keys too: --config runs=runs/world1 'world={seed: 1}'
+# keeps the rest of world).
+if not any("runs" in (yaml.safe_load(open(path)) or {}) for path in workflow.overwrite_configfiles):
 
     configfile: f"workflow/config/{config.get('scale', 'mini')}.yaml"
 

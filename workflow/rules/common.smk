@@ -16,6 +16,8 @@ METHODS = list(config["methods"])
 ABLATIONS = list(config.get("ablations") or {})
 BASELINES = list(config.get("baselines") or {})
 WORLD = config.get("world")
+if WORLD:
+    WORLD["seed"] = int(WORLD["seed"])
 _groups = {g: list(config.get(g) or {}) for g in ("methods", "ablations", "baselines")}
 _seen = [name for names in _groups.values() for name in names]
 if len(_seen) != len(set(_seen)):

@@ -14,7 +14,7 @@ if WORLD:
         params:
             world=lambda wc, input: os.path.dirname(os.path.dirname(input[0])),
             folder=lambda wc, output: os.path.dirname(os.path.dirname(output[0])),
-            steps=WORLD["pretrain_steps"],
+            steps=lambda wc: base_settings(wc.base)["pretrain_steps"],
             batch_size=WORLD["pretrain_batch_size"],
             seed=WORLD["seed"],
             caption_noise=lambda wc: base_settings(wc.base).get("caption_noise", 0),
@@ -23,6 +23,9 @@ if WORLD:
             position_aware=lambda wc: "--position-aware" if base_settings(wc.base).get("position_aware") else "",
             sign_noise=lambda wc: base_settings(wc.base).get("sign_noise", "substitute"),
         threads: WORLD["pretrain_threads"]
+        # Every training job waits on a base: both bases first, side by side, keep the cores busy
+        # (without it the second base started at minute 58 of the 2026-12-05 study).
+        priority: 50
         log:
             f"{RUNS}/logs/pretrain/{{base}}.log",
         benchmark:
