@@ -105,11 +105,10 @@ def test_mini_world_shape_and_the_task_bases_reach_the_pretraining_commands(tmp_
     result = snakemake(workdir_for(tmp_path / "work"), "-n", "-p", *bases)
     text = result.stdout + result.stderr
     assert "--text-lengths 2 3" in text  # the world rule
-    # each base pretrains on its own tasks' renders, for its own number of steps (world.bases overrides)
-    assert "--output-dir runs/pipeline/mini/miniflow --steps 1020 " in text
-    assert "--caption-noise 0.35 --sign-noise substitute --channels 32 64 128 --text-fraction 0  --threads 1" in text
-    assert "--output-dir runs/pipeline/mini/miniflow_signs_in_order --steps 680 " in text
-    assert "--sign-noise swap --channels 32 64 128 --text-fraction 1 --position-aware --threads 1" in text
+    assert "--output-dir runs/pipeline/mini/miniflow --steps 1700 " in text
+    assert "--caption-noise 0.35 --sign-noise substitute --channels 32 64 128 --text-fraction 0.4  --threads 1" in text
+    assert "--output-dir runs/pipeline/mini/miniflow_signs_in_order --steps 1700 " in text
+    assert "--sign-noise swap --channels 32 64 128 --text-fraction 0.4 --position-aware --threads 1" in text
     # both bases start first: every training job waits on one
     assert text.count("priority: 50") == 2
     # the OCR task trains and is evaluated on its base, the other tasks on the world's
@@ -129,7 +128,16 @@ def test_another_world_from_the_command_line_keeps_the_rest_of_the_scale(tmp_pat
     )
     text = result.stdout + result.stderr
     assert f"superflow world --output-dir {runs}/world --n-train 2000 --n-test 300 --seed 1 " in text
-    assert text.count("--seed 1 --caption-noise 0.35") == 2 and "--steps 1020 " in text and "--steps 680 " in text
+    assert text.count("--seed 1 --caption-noise 0.35") == 2 and text.count("--steps 1700 ") == 2
+
+
+def test_a_base_of_its_own_may_set_its_steps_and_its_share_of_signs(tmp_path):
+    own = tmp_path / "own.yaml"
+    own.write_text("world:\n  bases:\n    signs_in_order:\n      text_fraction: 1\n      pretrain_steps: 680\n")
+    base = "runs/pipeline/mini/miniflow_signs_in_order/model/model.pt"
+    result = snakemake(workdir_for(tmp_path / "work"), "-n", "-p", "--configfile", str(own), "--", base)
+    text = result.stdout + result.stderr
+    assert "--steps 680 " in text and "--text-fraction 1 --position-aware" in text
 
 
 def test_a_variant_name_in_two_groups_is_refused(tmp_path):
