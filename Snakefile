@@ -8,6 +8,8 @@
 #
 # Snakemake owns the experiment; every rule calls the `superflow` CLI with explicit paths.
 
+from pathlib import Path
+
 import yaml
 from snakemake.utils import min_version
 
@@ -18,7 +20,7 @@ min_version("9.0")
 # the scale's file (--config scale=mini|smoke|paper, default mini), with any other --config or
 # --configfile values merged on top (nested keys too: --config runs=runs/world1 'world={seed: 1}'
 # keeps the rest of world).
-if not any("runs" in (yaml.safe_load(open(path)) or {}) for path in workflow.overwrite_configfiles):
+if not any("runs" in (yaml.safe_load(Path(path).read_text()) or {}) for path in workflow.overwrite_configfiles):
 
     configfile: f"workflow/config/{config.get('scale', 'mini')}.yaml"
 
