@@ -32,9 +32,12 @@ nothing. The acceptance criterion of the mini world is ``gain > 3 * seed std`` f
 task, and under one seed std for the control. ``--arm NAME KEY=VALUE ...`` adds an arm of your own
 (e.g. ``--arm superflow_m12 method=superflow algorithm.m_max=12``).
 
-Choosing hyperparameters must not look at the test prompts: ``--validation N`` holds out about N of
-the task's *training* prompts (whole sign targets or GenEval requirement sets, a seeded draw), trains
-on the rest and evaluates every model, the base included, on those instead of the test prompts; its
+Choosing hyperparameters must not look at the test prompts: ``--validation N`` draws about N of the
+task's *training* prompts the way the world draws its test prompts (a seeded draw): OCR signs and the
+GenEval tags with many requirement sets (position, colour attribution) lose whole sets to validation
+and are never trained on; the small GenEval tags keep theirs in training, as their test prompts are
+training prompts too; GenEval's validation prompts are balanced over tags as its test split is. Every
+model, the base included, is evaluated on those instead of the test prompts; its
 folders default to ``runs/mini_rl_gain_validation`` and ``results/mini_rl_gain_validation`` (the
 ``test_reward`` column then holds the validation reward)::
 
@@ -117,37 +120,70 @@ def headline(result: dict, task: str) -> dict:
 
 def _split_group(line: str) -> str:
     """What a validation prompt must not share with training: an OCR sign's target string, a GenEval
-    prompt's requirement set (as the world's own test split holds them out)."""
+    prompt's requirement set."""
     if line.lstrip().startswith("{"):
         record = json.loads(line)
         return json.dumps([record.get("tag"), record.get("include"), record.get("exclude")], sort_keys=True)
     return ocr_target(line)
 
 
+def _held_out_lines(lines: list[str], n: int, rng) -> tuple[set[int], set[int]]:
+    """Validation prompts drawn the way the world draws its test split (``superflow.world.prompts``):
+    OCR signs and the GenEval tags with many requirement sets (``HELD_OUT_MIN_SETS``: position, colour
+    attribution) lose whole sets to validation, so their validation prompts are never trained on; the
+    small GenEval tags (6 single objects, 15 pairs) cannot spare a set, so, like their test prompts,
+    their validation prompts are drawn from all of them and stay in training. GenEval gets ``n / tags``
+    prompts per tag, the largest held-out tags filling the rest, as in the test split: a uniform draw
+    of sets would be 80% colour attribution. Returns (validation lines, lines removed from training)."""
+    from superflow.world.prompts import HELD_OUT_MIN_SETS
+
+    groups: dict[str, dict[str, list[int]]] = {}  # tag -> requirement set -> line indices
+    for i, line in enumerate(lines):
+        tag = json.loads(line).get("tag", "") if line.lstrip().startswith("{") else ""
+        groups.setdefault(tag, {}).setdefault(_split_group(line), []).append(i)
+    held_tags = {tag for tag in groups if len(groups[tag]) >= HELD_OUT_MIN_SETS or not tag}  # OCR: tag ''
+    quota = {tag: n // len(groups) for tag in groups}
+    for tag in set(groups) - held_tags:  # a small tag with fewer prompts than its share
+        quota[tag] = min(quota[tag], sum(len(members) for members in groups[tag].values()))
+    fill = max(held_tags or groups, key=lambda t: len(groups[t]))
+    quota[fill] += n - sum(quota.values())
+    validation: set[int] = set()
+    removed: set[int] = set()
+    for tag in sorted(groups):
+        sets = list(groups[tag].values())
+        if tag in held_tags:
+            taken: list[int] = []
+            for g in rng.permutation(len(sets)):
+                if len(taken) >= quota[tag]:
+                    break
+                taken += sets[g]
+            validation.update(taken)
+            removed.update(taken)
+        else:
+            members = [i for members in sets for i in members]
+            validation.update(members[i] for i in rng.permutation(len(members))[: quota[tag]])
+    return validation, removed
+
+
 def validation_split(config: str, overrides: list[str], n: int, folder: Path, seed: int = 0) -> list[str]:
-    """Hold out about ``n`` of the config's training prompts, whole groups at a time (seeded draw,
-    lines copied verbatim): overrides that train on the rest and evaluate on the held-out ones."""
+    """Hold out about ``n`` of the config's training prompts as the world holds out its test prompts
+    (``_held_out_lines``; seeded, lines copied verbatim): overrides that train on the rest and
+    evaluate on the validation prompts."""
     import numpy as np
 
     from superflow.config import load_config
 
     source = Path(load_config(config, overrides).data.train_prompts)
     lines = [line for line in source.read_text().splitlines() if line.strip()]
-    groups: dict[str, list[int]] = {}
-    for i, line in enumerate(lines):
-        groups.setdefault(_split_group(line), []).append(i)
-    members = list(groups.values())
-    held: set[int] = set()
-    for g in np.random.default_rng(seed).permutation(len(members)):
-        if len(held) >= n:
-            break
-        held.update(members[g])
-    if n <= 0 or len(held) >= len(lines):
-        raise SystemExit(f"--validation {n}: {source} has {len(lines)} prompts in {len(groups)} groups")
+    if n <= 0:
+        raise SystemExit(f"--validation {n}: a positive number of prompts")
+    validation, removed = _held_out_lines(lines, n, np.random.default_rng(seed))
+    if len(removed) >= len(lines) or not validation:
+        raise SystemExit(f"--validation {n}: {source} has {len(lines)} prompts, too few to hold out {n}")
     folder.mkdir(parents=True, exist_ok=True)
     train, val = folder / f"train{source.suffix}", folder / f"validation{source.suffix}"
-    train.write_text("".join(line + "\n" for i, line in enumerate(lines) if i not in held))
-    val.write_text("".join(line + "\n" for i, line in enumerate(lines) if i in held))
+    train.write_text("".join(line + "\n" for i, line in enumerate(lines) if i not in removed))
+    val.write_text("".join(lines[i] + "\n" for i in sorted(validation)))
     return [f"data.train_prompts={train}", f"data.test_prompts={val}"]
 
 

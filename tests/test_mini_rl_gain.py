@@ -128,3 +128,53 @@ def test_a_task_set_must_name_a_task_and_overrides(fake_runs, tmp_path):
     with pytest.raises(SystemExit, match="--task-set ocr"):
         mini_rl_gain.main(["--task-set", "ocr", "model.path", "--output-dir", str(tmp_path)])
     assert fake_runs == []
+
+
+def _geneval_line(tag: str, include: list[dict], template: int) -> str:
+    return json.dumps({"tag": tag, "include": include, "prompt": f"{template}: {include}"})
+
+
+def test_validation_prompts_are_drawn_as_the_world_draws_its_test_prompts(tmp_path):
+    # 70 colour-attribution sets (enough to hold whole sets out) in 2 templates each, and 6 single
+    # objects in 3 templates (too few: drawn from the training prompts and kept in training).
+    big = [
+        _geneval_line("color_attr", [{"class": f"s{i}", "color": "red"}, {"class": "c", "color": "blue"}], k)
+        for i in range(70)
+        for k in range(2)
+    ]
+    small = [_geneval_line("single_object", [{"class": f"s{i}"}], k) for i in range(6) for k in range(3)]
+    source = tmp_path / "train_metadata.jsonl"
+    source.write_text("".join(line + "\n" for line in big + small))
+    overrides = mini_rl_gain.validation_split(
+        "preset:mini_geneval", [f"data.train_prompts={source}"], 30, tmp_path / "validation"
+    )
+    train = (tmp_path / "validation" / "train.jsonl").read_text().splitlines()
+    validation = (tmp_path / "validation" / "validation.jsonl").read_text().splitlines()
+    assert overrides == [
+        f"data.train_prompts={tmp_path / 'validation' / 'train.jsonl'}",
+        f"data.test_prompts={tmp_path / 'validation' / 'validation.jsonl'}",
+    ]
+    tags = [json.loads(line)["tag"] for line in validation]
+    # n / tags each, capped at what the small tag has; the held-out tag takes the rest (whole sets)
+    assert tags.count("single_object") == 15 and tags.count("color_attr") == 16
+    held = [line for line in validation if json.loads(line)["tag"] == "color_attr"]
+    assert not set(held) & set(train), "a held-out requirement set was trained on"
+    held_sets = {mini_rl_gain._split_group(line) for line in held}
+    assert not held_sets & {mini_rl_gain._split_group(line) for line in train}
+    assert all(line in train for line in validation if json.loads(line)["tag"] == "single_object")
+    assert sorted(train + held) == sorted(big + small), "a prompt was lost or duplicated"
+    again = tmp_path / "again"
+    mini_rl_gain.validation_split("preset:mini_geneval", [f"data.train_prompts={source}"], 30, again)
+    assert (again / "validation.jsonl").read_text().splitlines() == validation
+
+
+def test_ocr_validation_signs_are_never_trained_on(tmp_path):
+    source = tmp_path / "ocr_train.txt"
+    lines = [f'a sign that says "{a}{b}"' for a in "ABCDEFGH" for b in "XYZ"]
+    source.write_text("\n".join(lines + ['the text "AX"']) + "\n")
+    mini_rl_gain.validation_split("preset:mini_ocr", [f"data.train_prompts={source}"], 5, tmp_path / "v")
+    train = (tmp_path / "v" / "train.txt").read_text().splitlines()
+    validation = (tmp_path / "v" / "validation.txt").read_text().splitlines()
+    targets = {mini_rl_gain.ocr_target(line) for line in validation}
+    assert len(validation) >= 5 and not targets & {mini_rl_gain.ocr_target(line) for line in train}
+    assert len(train) + len(validation) == len(lines) + 1
