@@ -187,6 +187,18 @@ def validation_split(config: str, overrides: list[str], n: int, folder: Path, se
     return [f"data.train_prompts={train}", f"data.test_prompts={val}"]
 
 
+def gain_interval(gain: float, std: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Student-t interval of the mean gain over ``n`` seeds (the base is one fixed model, so the seed
+    mean carries all the spread): how sure the gain is, next to the issue's gain-over-std bar, which
+    with 3 seeds is far stricter than a significance test (docs/MINI_RL_BUDGET.md)."""
+    from scipy.stats import t
+
+    if n < 2:
+        return float("nan"), float("nan")
+    half = float(t.ppf(0.5 + level / 2, n - 1)) * std / n**0.5
+    return gain - half, gain + half
+
+
 def run_keys(frame: pd.DataFrame) -> list[tuple[str, str, int]]:
     """(task, arm, seed) per row; the base model's missing seed is -1."""
     seeds = pd.to_numeric(frame["seed"]).fillna(-1).astype(int)
@@ -350,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             ):
                 tuned = table[(table.task == task) & (table.model == arm)]
                 mean, std = tuned[col].mean(), tuned[col].std(ddof=1)
+                low, high = gain_interval(mean - base[col], std, len(tuned))
                 summary.append(
                     {
                         "task": task,
@@ -360,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
                         "std": std,
                         "gain": mean - base[col],
                         "gain_over_std": (mean - base[col]) / std if std > 0 else float("inf"),
+                        "gain_low": low,
+                        "gain_high": high,
                         "seeds": len(tuned),
                         "train_wall_seconds_mean": tuned["train_wall_seconds"].mean(),
                     }
@@ -386,7 +401,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Commands: {command_text}. Machine: {env['cpu']}, {env['cpus']} cores, torch {env['torch']}, {env['date']}; "
         f"seeds {seeds}, each run on one core). Acceptance: Flow-GRPO's gain > 3 x the seed std; the "
-        "shuffled-reward control's < 1 x."
+        "shuffled-reward control's < 1 x. `gain_low` and `gain_high`: the 95% Student-t interval of the "
+        "mean gain over seeds."
         + (
             f" Held-out set: {args.validation} validation prompts cut from the training prompts (not the test set)."
             if args.validation

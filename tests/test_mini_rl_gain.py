@@ -110,6 +110,9 @@ def test_the_summary_divides_the_mean_gain_by_the_seed_std(fake_runs, tmp_path):
     row = summary.loc[("geneval", "test_reward", "flowgrpo")]
     assert row["mean"] == pytest.approx(0.47) and row["std"] == pytest.approx(0.02)
     assert row["gain_over_std"] == pytest.approx(3.5)
+    # 95% t-interval, 2 degrees of freedom: 0.07 +- t(0.975, 2) 0.02 / sqrt(3), t(0.975, 2) = 4.302653
+    half = 4.302653 * 0.02 / 3**0.5
+    assert (row["gain_low"], row["gain_high"]) == pytest.approx((0.07 - half, 0.07 + half), abs=1e-6)
     # strict is the stand-in's reward - 0.1 on both sides: the same gain and std
     assert summary.loc[("geneval", "geneval_strict_tag_mean", "flowgrpo"), "gain_over_std"] == pytest.approx(3.5)
     # geneval control: mean 0.40, std sqrt(3e-4), gain 0
