@@ -115,12 +115,14 @@ def test_the_summary_divides_the_mean_gain_by_the_seed_std(fake_runs, tmp_path):
     assert (row["gain_low"], row["gain_high"]) == pytest.approx((0.07 - half, 0.07 + half), abs=1e-6)
     # strict is the stand-in's reward - 0.1 on both sides: the same gain and std
     assert summary.loc[("geneval", "geneval_strict_tag_mean", "flowgrpo"), "gain_over_std"] == pytest.approx(3.5)
+    assert summary.loc[("geneval", "geneval_partial_tag_mean", "flowgrpo"), "gain_over_std"] == pytest.approx(3.5)
     # geneval control: mean 0.40, std sqrt(3e-4), gain 0
     assert summary.loc[("geneval", "test_reward", "shuffled_reward"), "gain_over_std"] == pytest.approx(0.0, abs=1e-9)
     # ocr flowgrpo: mean 0.73, std 0.02, gain 0.03 -> 1.5; control mean 0.70, gain 0
     assert summary.loc[("ocr", "test_reward", "flowgrpo"), "gain_over_std"] == pytest.approx(1.5)
     assert summary.loc[("ocr", "test_reward", "shuffled_reward"), "gain"] == pytest.approx(0.0, abs=1e-9)
     assert ("ocr", "geneval_strict_tag_mean", "flowgrpo") not in summary.index
+    assert ("ocr", "geneval_partial_tag_mean", "flowgrpo") not in summary.index
     runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == 2 + 2 * 2 * 3
 
