@@ -110,7 +110,7 @@ def evaluate_cmd(config: str, overrides: list[str], output: Path, images_per_pro
 
 
 def headline(result: dict, task: str) -> dict:
-    """The task's test metrics: the RL reward's mean, plus GenEval's strict tag-mean score."""
+    """The task's test metrics: the RL reward's image mean, plus GenEval's partial and strict tag means."""
     row = {"test_reward": result["mean"]}
     if task == "geneval":
         row["geneval_strict_tag_mean"] = result["strict"]["tag_mean"]
@@ -197,6 +197,16 @@ def gain_interval(gain: float, std: float, n: int, level: float = 0.95) -> tuple
         return float("nan"), float("nan")
     half = float(t.ppf(0.5 + level / 2, n - 1)) * std / n**0.5
     return gain - half, gain + half
+
+
+def validation_size(commands) -> int | None:
+    """The ``--validation N`` the recorded commands ran with: a ``--report-only`` rebuild has no
+    ``--validation`` of its own but must still say the rewards are validation, not test, rewards."""
+    for command in commands:
+        words = shlex.split(command)
+        if "--validation" in words[:-1]:
+            return int(words[words.index("--validation") + 1])
+    return None
 
 
 def run_keys(frame: pd.DataFrame) -> list[tuple[str, str, int]]:
@@ -349,8 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     table.to_csv(out / "runs.csv", index=False)
 
     # GenEval's training draws prompts balanced over tags, so its expected training reward is the
-    # partial score's tag mean; the image mean (test_reward) weights tags by their share of the test
-    # prompts (colour attribution: 87 of 300).
+    # partial score's tag mean; the image mean (test_reward) weights tags by their share of the
+    # held-out prompts (colour attribution: 87 of world 0's 300 test prompts).
     metric_cols = [c for c in ("test_reward", "geneval_partial_tag_mean", "geneval_strict_tag_mean") if c in table]
     summary = []
     for task in dict.fromkeys(table.task):
@@ -394,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         env = describe_machine()
         commands.update({task: command for task in args.tasks})
     (out / "environment.json").write_text(json.dumps({**env, "commands": commands}, indent=1) + "\n")
+    held_out = args.validation or validation_size(commands.values())
     seeds = ", ".join(str(s) for s in sorted(table["seed"].dropna().unique()))
     by_command: dict[str, list[str]] = {}
     for task, cmd in commands.items():
@@ -407,8 +418,8 @@ def main(argv: list[str] | None = None) -> int:
         "shuffled-reward control's < 1 x. `gain_low` and `gain_high`: the 95% Student-t interval of the "
         "mean gain over seeds."
         + (
-            f" Held-out set: {args.validation} validation prompts cut from the training prompts (not the test set)."
-            if args.validation
+            f" Held-out set: {held_out} validation prompts cut from the training prompts (not the test set)."
+            if held_out
             else ""
         ),
         "",

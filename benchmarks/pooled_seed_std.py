@@ -2,9 +2,11 @@
 
 A ``mini_rl_gain.py`` summary divides each arm's mean gain by that arm's own std over seeds. With 3
 seeds that std has 2 degrees of freedom, so the verdict swings: the same arm has read 0.4 std on
-one metric and 9.5 on another. Arms run on one base, one prompt split and one set of RL seeds differ
-less from each other than their stds do, so this pools their variances (weighted by degrees of
-freedom) into one seed std per task and metric, and reports each arm's gain over it, with
+one metric and 9.5 on another. Arms run on one base, one prompt split and one set of RL seeds can be
+assumed to share one seed variance (their own stds are what 2 degrees of freedom scatter around
+it), so this pools their variances, weighted by degrees of freedom, into one seed std per task and
+metric (arms with fewer than 2 seeds have no variance to give and get no row), and reports each
+arm's gain over it, with
 
 - ``pass_probability``: if the arm's true gain were ``gain / pooled_std`` seed-std, the chance that a
   fresh ``seeds``-seed run shows ``mean gain > bar x sample std``. The ratio
@@ -48,10 +50,19 @@ def pass_probability(true_ratio: float, seeds: int = 3, bar: float = 3.0) -> flo
 
 
 def pool(summary: pd.DataFrame, exclude: set[str]) -> pd.DataFrame:
-    """One row per task, metric and kept arm: its gain over the pooled std of all kept arms."""
-    kept = summary[~summary["arm"].isin(exclude)]
+    """One row per task, metric and kept arm: its gain over the pooled std of all kept arms.
+
+    Raises ValueError where the summaries cannot be pooled: one arm twice, or arms measured against
+    different bases (a test and a validation summary, two worlds)."""
+    kept = summary[~summary["arm"].isin(exclude) & (summary["seeds"] >= 2) & summary["std"].notna()]
     rows = []
     for (task, metric), group in kept.groupby(["task", "metric"], sort=False):
+        twice = sorted(set(group["arm"][group["arm"].duplicated()]))
+        if twice:
+            raise ValueError(f"{task} {metric}: arm(s) {', '.join(twice)} appear in more than one summary")
+        if group["base"].nunique() > 1:
+            bases = ", ".join(f"{b:.4f}" for b in sorted(group["base"].unique()))
+            raise ValueError(f"{task} {metric}: the arms have different bases ({bases}); pool one split at a time")
         std = pooled_std(group["std"].tolist(), group["seeds"].astype(int).tolist())
         dof = int((group["seeds"] - 1).sum())
         for _, arm in group.iterrows():
@@ -83,10 +94,18 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file():
             parser.error(f"no such summary: {path}")
     summary = pd.concat([pd.read_csv(p) for p in args.summaries], ignore_index=True)
-    missing = {"task", "metric", "arm", "gain", "std", "gain_over_std", "seeds"} - set(summary.columns)
+    missing = {"task", "metric", "arm", "base", "gain", "std", "gain_over_std", "seeds"} - set(summary.columns)
     if missing:
         parser.error(f"{', '.join(map(str, args.summaries))}: not mini_rl_gain summaries, missing {sorted(missing)}")
-    table = pool(summary, {"shuffled_reward", *args.exclude})
+    unknown = sorted(set(args.exclude) - set(summary["arm"]))
+    if unknown:
+        parser.error(f"--exclude {' '.join(unknown)}: no such arm (arms: {', '.join(dict.fromkeys(summary['arm']))})")
+    try:
+        table = pool(summary, {"shuffled_reward", *args.exclude})
+    except ValueError as err:
+        parser.error(str(err))
+    if table.empty:
+        parser.error("no arm left to pool: every arm was excluded or has fewer than 2 seeds")
     text = to_markdown(table.round(4))
     print(text)
     if args.output:

@@ -62,7 +62,7 @@ def fake_runs(monkeypatch):
             key = (task, output.parent.parent.name, int(output.parent.name.removeprefix("seed")))
         result = {"mean": REWARDS[key]}
         if task == "geneval":
-            result |= {"strict": {"tag_mean": REWARDS[key] - 0.1}, "partial": {"tag_mean": REWARDS[key]}}
+            result |= {"strict": {"tag_mean": REWARDS[key] - 0.1}, "partial": {"tag_mean": REWARDS[key] + 0.05}}
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(result))
         return 1.0
@@ -115,7 +115,10 @@ def test_the_summary_divides_the_mean_gain_by_the_seed_std(fake_runs, tmp_path):
     assert (row["gain_low"], row["gain_high"]) == pytest.approx((0.07 - half, 0.07 + half), abs=1e-6)
     # strict is the stand-in's reward - 0.1 on both sides: the same gain and std
     assert summary.loc[("geneval", "geneval_strict_tag_mean", "flowgrpo"), "gain_over_std"] == pytest.approx(3.5)
-    assert summary.loc[("geneval", "geneval_partial_tag_mean", "flowgrpo"), "gain_over_std"] == pytest.approx(3.5)
+    # the partial tag mean is the stand-in's reward + 0.05: its own column, not the image mean
+    partial = summary.loc[("geneval", "geneval_partial_tag_mean", "flowgrpo")]
+    assert (partial["base"], partial["mean"]) == pytest.approx((0.45, 0.52))
+    assert partial["gain_over_std"] == pytest.approx(3.5)
     # geneval control: mean 0.40, std sqrt(3e-4), gain 0
     assert summary.loc[("geneval", "test_reward", "shuffled_reward"), "gain_over_std"] == pytest.approx(0.0, abs=1e-9)
     # ocr flowgrpo: mean 0.73, std 0.02, gain 0.03 -> 1.5; control mean 0.70, gain 0
@@ -125,6 +128,19 @@ def test_the_summary_divides_the_mean_gain_by_the_seed_std(fake_runs, tmp_path):
     assert ("ocr", "geneval_partial_tag_mean", "flowgrpo") not in summary.index
     runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == 2 + 2 * 2 * 3
+
+
+def test_a_report_only_rebuild_still_says_the_rewards_are_validation_rewards(fake_runs, tmp_path):
+    out = tmp_path / "out"
+    args = ["--tasks", "ocr", "--seeds", "0", "1", "--jobs", "1", "--runs-dir", str(tmp_path / "runs")]
+    mini_rl_gain.main([*args, "--output-dir", str(out)])
+    environment = json.loads((out / "environment.json").read_text())
+    environment["commands"]["ocr"] += " --validation 30"  # as if it had run on a validation split
+    (out / "environment.json").write_text(json.dumps(environment))
+    mini_rl_gain.main(["--report-only", "--output-dir", str(out)])
+    assert "Held-out set: 30 validation prompts" in (out / "summary.md").read_text()
+    assert mini_rl_gain.validation_size(["python x.py --seeds 0", "python x.py --validation 300 --jobs 2"]) == 300
+    assert mini_rl_gain.validation_size(["python x.py --seeds 0"]) is None
 
 
 def test_a_task_set_must_name_a_task_and_overrides(fake_runs, tmp_path):

@@ -44,7 +44,8 @@ def test_the_table_pools_per_task_and_metric_and_leaves_the_control_out(tmp_path
         ("geneval", "test_reward", "shuffled_reward", -0.02, 0.5, -0.04),
         ("ocr", "test_reward", "flowgrpo", 0.02, 0.02, 1.0),
     ]
-    frame = pd.DataFrame(rows, columns=["task", "metric", "arm", "gain", "std", "gain_over_std"]).assign(seeds=3)
+    frame = pd.DataFrame(rows, columns=["task", "metric", "arm", "gain", "std", "gain_over_std"])
+    frame = frame.assign(seeds=3, base=0.4)
     path = tmp_path / "summary.csv"
     frame.to_csv(path, index=False)
     out = tmp_path / "pooled.md"
@@ -56,6 +57,9 @@ def test_the_table_pools_per_task_and_metric_and_leaves_the_control_out(tmp_path
     assert geneval["pooled_std"].tolist() == pytest.approx([pooled, pooled])
     assert geneval.loc["flowgrpo", "gain_over_pooled_std"] == pytest.approx(0.03 / pooled)
     assert geneval.loc["flowgrpo", "pooled_dof"] == 4
+    assert geneval.loc["flowgrpo", "pass_probability"] == pytest.approx(
+        pooled_seed_std.pass_probability(0.03 / pooled)
+    )
     assert table[table["task"] == "ocr"]["gain_over_pooled_std"].item() == pytest.approx(1.0)
     assert "Command: `python benchmarks/pooled_seed_std.py" in out.read_text()
 
@@ -66,3 +70,44 @@ def test_a_file_that_is_not_a_summary_is_named(tmp_path, capsys):
     with pytest.raises(SystemExit):
         pooled_seed_std.main([str(path)])
     assert "runs.csv" in capsys.readouterr().err
+
+
+def _summary(tmp_path, rows, name="summary.csv"):
+    columns = ["task", "metric", "arm", "base", "gain", "std", "gain_over_std", "seeds"]
+    path = tmp_path / name
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
+    return path
+
+
+def test_excluded_arms_and_arms_without_a_variance_stay_out_of_the_pool(tmp_path):
+    path = _summary(
+        tmp_path,
+        [
+            ("ocr", "test_reward", "a", 0.7, 0.02, 0.01, 2.0, 3),
+            ("ocr", "test_reward", "b", 0.7, 0.01, 0.03, 0.3, 5),
+            ("ocr", "test_reward", "collapsed", 0.7, -0.2, 0.3, -0.7, 3),
+            ("ocr", "test_reward", "one_seed", 0.7, 0.05, float("nan"), float("nan"), 1),
+        ],
+    )
+    out = tmp_path / "pooled.md"
+    assert pooled_seed_std.main([str(path), "--exclude", "collapsed", "--output", str(out)]) == 0
+    table = pd.read_csv(out.with_suffix(".csv")).set_index("arm")
+    assert set(table.index) == {"a", "b"}
+    # 2 dof at 0.01 and 4 dof at 0.03: sqrt((2e-4 + 36e-4) / 6)
+    assert table["pooled_std"].tolist() == pytest.approx([math.sqrt(38e-4 / 6)] * 2)
+    assert table.loc["b", "pooled_dof"] == 6
+
+
+def test_summaries_that_cannot_be_pooled_are_refused_by_name(tmp_path, capsys):
+    test = _summary(tmp_path, [("ocr", "test_reward", "a", 0.78, 0.02, 0.01, 2.0, 3)], "test.csv")
+    validation = _summary(tmp_path, [("ocr", "test_reward", "b", 0.81, 0.02, 0.01, 2.0, 3)], "validation.csv")
+    for argv, message in [
+        ([str(test), str(validation)], "different bases (0.7800, 0.8100)"),
+        ([str(test), str(test)], "arm(s) a appear in more than one summary"),
+        ([str(test), "--exclude", "tf08-ep8"], "--exclude tf08-ep8: no such arm"),
+        ([str(test), "--exclude", "a"], "no arm left to pool"),
+    ]:
+        with pytest.raises(SystemExit) as stopped:
+            pooled_seed_std.main(argv)
+        assert stopped.value.code == 2
+        assert message in capsys.readouterr().err
