@@ -204,8 +204,11 @@ def validation_size(commands) -> int | None:
     ``--validation`` of its own but must still say the rewards are validation, not test, rewards."""
     for command in commands:
         words = shlex.split(command)
-        if "--validation" in words[:-1]:
-            return int(words[words.index("--validation") + 1])
+        for i, word in enumerate(words):
+            if word.startswith("--validation="):  # argparse takes both spellings
+                return int(word.split("=", 1)[1])
+            if word == "--validation" and i + 1 < len(words):
+                return int(words[i + 1])
     return None
 
 

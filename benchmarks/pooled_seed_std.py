@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import sys
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        command = "python benchmarks/pooled_seed_std.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        command = shlex.join(["python", "benchmarks/pooled_seed_std.py", *(sys.argv[1:] if argv is None else argv)])
         args.output.write_text(f"# Gains over a pooled seed std\n\nCommand: `{command}`\n\n{text}\n")
         table.to_csv(args.output.with_suffix(".csv"), index=False)
     return 0

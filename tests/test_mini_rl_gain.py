@@ -141,6 +141,7 @@ def test_a_report_only_rebuild_still_says_the_rewards_are_validation_rewards(fak
     assert "Held-out set: 30 validation prompts" in (out / "summary.md").read_text()
     assert mini_rl_gain.validation_size(["python x.py --seeds 0", "python x.py --validation 300 --jobs 2"]) == 300
     assert mini_rl_gain.validation_size(["python x.py --seeds 0"]) is None
+    assert mini_rl_gain.validation_size(["python x.py --validation=120 --jobs 2"]) == 120
 
 
 def test_a_task_set_must_name_a_task_and_overrides(fake_runs, tmp_path):
