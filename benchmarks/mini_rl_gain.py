@@ -212,6 +212,30 @@ def validation_size(commands) -> int | None:
     return None
 
 
+def finished_run_seconds(run_dir: Path, config: str, overrides: list[str]) -> float:
+    """Training seconds of a finished run that ``--reuse-runs`` evaluates again, after checking that
+    it is the run these arguments would train: same config, every epoch done."""
+    import dataclasses
+
+    from superflow.config import load_config
+
+    def flat(tree, prefix=""):
+        if isinstance(tree, dict):
+            return {k: v for key, sub in tree.items() for k, v in flat(sub, f"{prefix}{key}.").items()}
+        return {prefix[:-1]: tree}
+
+    wanted = flat(dataclasses.asdict(load_config(config, [*overrides, f"output_dir={run_dir}"])))
+    saved = flat(dataclasses.asdict(load_config(run_dir / "config.yaml")))
+    differ = sorted(k for k in wanted.keys() | saved.keys() if wanted.get(k) != saved.get(k))
+    if differ:
+        shown = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} here" for k in differ[:5])
+        raise SystemExit(f"--reuse-runs: {run_dir} was trained with another config ({shown})")
+    summary = read_json(run_dir / "summary.json")
+    if summary.get("epochs") != wanted["num_epochs"]:
+        raise SystemExit(f"--reuse-runs: {run_dir} stopped at epoch {summary.get('epochs')} of {wanted['num_epochs']}")
+    return float(summary["time_total"])
+
+
 def run_keys(frame: pd.DataFrame) -> list[tuple[str, str, int]]:
     """(task, arm, seed) per row; the base model's missing seed is -1."""
     seeds = pd.to_numeric(frame["seed"]).fillna(-1).astype(int)
@@ -260,6 +284,13 @@ def main(argv: list[str] | None = None) -> int:
         "--output-dir", default=None, help="default results/mini_rl_gain (results/mini_rl_gain_validation)"
     )
     parser.add_argument("--report-only", action="store_true", help="rebuild summary files from an existing runs.csv")
+    parser.add_argument(
+        "--reuse-runs",
+        action="store_true",
+        help="evaluate finished runs already in --runs-dir again (e.g. with more --eval-images) instead of "
+        "training them anew; a run whose saved config differs from the one it would get is refused, and "
+        "its train_wall_seconds is the trainer's own clock (summary.json time_total)",
+    )
     args = parser.parse_args(argv)
 
     # Validation runs never share folders (or runs.csv rows) with the test runs.
@@ -323,7 +354,10 @@ def main(argv: list[str] | None = None) -> int:
             "eval_every=0",
         ]
         train += [x for o in overrides for x in ("--set", o)]
-        train_seconds = run_logged(train, run_dir / "train.log", core)
+        if args.reuse_runs and (run_dir / "summary.json").exists():
+            train_seconds = finished_run_seconds(run_dir, config, [*overrides, f"seed={seed}", "eval_every=0"])
+        else:
+            train_seconds = run_logged(train, run_dir / "train.log", core)
         result_path = run_dir / "test_eval.json"
         # Arms change training only: every model is evaluated like the base (task overrides, same sampler).
         eval_overrides = [*task_sets[task], f"model.path={run_dir / 'lora'}"]

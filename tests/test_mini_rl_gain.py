@@ -14,6 +14,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import mini_rl_gain  # noqa: E402
 
+from superflow.config import dump_config, load_config  # noqa: E402
+
 #: Held-out reward per (task, arm, seed); the base is seed None.
 REWARDS = {
     ("geneval", "base", None): 0.40,
@@ -54,6 +56,10 @@ def fake_runs(monkeypatch):
             out.mkdir(parents=True, exist_ok=True)
             rows = [{"reward_mean": 0.5, "time_sampling": 1.0, "time_reward": 0.5, "time_training": 2.0}] * 3
             (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+            # what the trainer leaves in a finished run folder, for --reuse-runs
+            cfg = load_config(_value(cmd, "--config"), [*_sets(cmd), f"output_dir={out}"])
+            (out / "config.yaml").write_text(dump_config(cfg))
+            (out / "summary.json").write_text(json.dumps({"epochs": cfg.num_epochs, "time_total": 9.5}))
             return 10.0
         output = Path(_value(cmd, "--output"))
         if output.name == "base_eval.json":
@@ -128,6 +134,24 @@ def test_the_summary_divides_the_mean_gain_by_the_seed_std(fake_runs, tmp_path):
     assert ("ocr", "geneval_partial_tag_mean", "flowgrpo") not in summary.index
     runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == 2 + 2 * 2 * 3
+
+
+def test_reused_runs_are_evaluated_again_without_training(fake_runs, tmp_path):
+    common = ["--tasks", "ocr", "--seeds", "0", "1", "--jobs", "1", "--set", "num_epochs=2",
+              "--runs-dir", str(tmp_path / "runs"), "--output-dir", str(tmp_path / "out")]  # fmt: skip
+    mini_rl_gain.main([*common, "--eval-images", "4"])
+    fake_runs.clear()
+    mini_rl_gain.main([*common, "--eval-images", "16", "--reuse-runs"])
+    assert not [cmd for cmd in fake_runs if cmd[3] == "train"]
+    assert len(fake_runs) == 1 + 2 * 2  # the base and every finished run, evaluated again
+    assert all(_value(cmd, "--images-per-prompt") == "16" for cmd in fake_runs)
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert len(runs) == 1 + 2 * 2  # the new evaluations replace the old rows
+    # a reused run's training time is the trainer's own clock, not a fresh subprocess's
+    assert runs.loc[runs.model != "base", "train_wall_seconds"].tolist() == [9.5] * 4
+    # a run trained with another config is refused, naming the key
+    with pytest.raises(SystemExit, match="num_epochs: 2 there, 3 here"):
+        mini_rl_gain.main([*common[:-4], "--set", "num_epochs=3", *common[-4:], "--reuse-runs"])
 
 
 def test_a_report_only_rebuild_still_says_the_rewards_are_validation_rewards(fake_runs, tmp_path):
