@@ -32,6 +32,10 @@ nothing. The acceptance criterion of the mini world is ``gain > 3 * seed std`` f
 task, and under one seed std for the control. ``--arm NAME KEY=VALUE ...`` adds an arm of your own
 (e.g. ``--arm superflow_m12 method=superflow algorithm.m_max=12``).
 
+``--reuse-runs`` evaluates the finished runs already in ``--runs-dir`` again instead of training them
+(e.g. ``--eval-images 16`` to see how much of the seed std is evaluation noise; on world 0's test
+runs none of it was: docs/MINI_RL_BUDGET.md, thirteenth session).
+
 Choosing hyperparameters must not look at the test prompts: ``--validation N`` draws about N of the
 task's *training* prompts the way the world draws its test prompts (a seeded draw): OCR signs and the
 GenEval tags with many requirement sets (position, colour attribution) lose whole sets to validation
