@@ -131,6 +131,12 @@ class SampleConfig:
         "[lo, hi): each image's window starts at a draw from lo .. hi - size (None: the first half).", None
     )
     sde_type: str = _help("'sde' (Flow-GRPO's step) or 'cps' (coefficients-preserving, Flow-GRPO-Fast).", "sde")
+    same_initial_noise: bool = _help(
+        "Every image of a group starts from one initial noise (DanceGRPO's init_same_noise): the group "
+        "mean is then a baseline per start, so the advantage no longer carries the reward variance of "
+        "the start, which no trained transition chose.",
+        False,
+    )
     prompts_per_epoch: int = _help("Distinct prompts (groups) sampled per epoch (Flow-GRPO: 48).", 48)
     group_size: int = _help("Images per prompt for fixed-size methods (Flow-GRPO: 24).", 24)
     batch_size: int = _help("Images per sampling forward pass (memory knob; no effect on results).", 8)

@@ -57,7 +57,7 @@ def changed_config_keys(saved_path: Path, cfg: Config) -> list[str]:
 
 
 #: Keys added after runs were already saved, with the value that reproduces what those runs computed.
-KEYS_ADDED_LATER = {"sample.sde_type": "sde", "sample.sde_window_size": 0}
+KEYS_ADDED_LATER = {"sample.sde_type": "sde", "sample.sde_window_size": 0, "sample.same_initial_noise": False}
 
 
 def _as_before_the_key_existed(key: str, current: dict[str, Any]) -> bool:

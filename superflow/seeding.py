@@ -28,3 +28,16 @@ def noise_generators(
     """
     seeds = np.random.SeedSequence([seed, epoch, stream]).generate_state(offset + count, dtype=np.uint64)[offset:]
     return [torch.Generator(device=device).manual_seed(int(s >> 1)) for s in seeds]
+
+
+def group_noise_generators(
+    seed: int, epoch: int, stream: int, group_ids, device: torch.device | str = "cpu"
+) -> list[torch.Generator]:
+    """One fresh generator per item, seeded by the item's group: items of one group draw the same
+    numbers (a shared initial noise), items of different groups independent ones."""
+    group_ids = np.asarray(group_ids, dtype=np.int64)
+    if group_ids.size and group_ids.min() < 0:
+        raise ValueError(f"group ids must be >= 0, got {group_ids.min()}")
+    count = int(group_ids.max()) + 1 if group_ids.size else 0
+    seeds = np.random.SeedSequence([seed, epoch, stream]).generate_state(count, dtype=np.uint64)
+    return [torch.Generator(device=device).manual_seed(int(seeds[g] >> 1)) for g in group_ids]

@@ -65,14 +65,14 @@ def test_sigkill_then_resume_matches_uninterrupted(tiny_sd3_dir, tmp_path):
 
 
 def test_a_config_saved_before_the_window_keys_existed_resumes_unchanged(tmp_path):
-    """Keys added later (the SDE window, CPS) are no change when they compute what the old run did;
+    """Keys added later (the SDE window, CPS, shared starts) are no change when they compute what the old run did;
     set to something else they are."""
     from superflow.config import dump_config, load_config
     from superflow.run_folder import changed_config_keys
 
     cfg = load_config("preset:mini_geneval", [])
     old = yaml.safe_load(dump_config(cfg))
-    for key in ("sde_type", "sde_window_size", "sde_window_range"):
+    for key in ("sde_type", "sde_window_size", "sde_window_range", "same_initial_noise"):
         del old["sample"][key]
     saved = tmp_path / "config.yaml"
     saved.write_text(yaml.safe_dump(old))
@@ -81,3 +81,5 @@ def test_a_config_saved_before_the_window_keys_existed_resumes_unchanged(tmp_pat
     assert {"sample.sde_window_size", "sample.sde_window_range"} <= set(changed_config_keys(saved, fast))
     cps = load_config("preset:mini_geneval", ["sample.sde_type=cps"])
     assert "sample.sde_type" in changed_config_keys(saved, cps)
+    shared = load_config("preset:mini_geneval", ["sample.same_initial_noise=true"])
+    assert changed_config_keys(saved, shared) == ["sample.same_initial_noise"]
