@@ -34,7 +34,7 @@ task, and under one seed std for the control. ``--arm NAME KEY=VALUE ...`` adds 
 
 ``--reuse-runs`` evaluates the finished runs already in ``--runs-dir`` again instead of training them
 (e.g. ``--eval-images 16`` to see how much of the seed std is evaluation noise; on world 0's test
-runs none of it was: docs/MINI_RL_BUDGET.md, thirteenth session).
+runs little of it was: docs/MINI_RL_BUDGET.md, thirteenth session).
 
 Choosing hyperparameters must not look at the test prompts: ``--validation N`` draws about N of the
 task's *training* prompts the way the world draws its test prompts (a seeded draw): OCR signs and the
@@ -218,25 +218,20 @@ def validation_size(commands) -> int | None:
 
 def finished_run_seconds(run_dir: Path, config: str, overrides: list[str]) -> float:
     """Training seconds of a finished run that ``--reuse-runs`` evaluates again, after checking that
-    it is the run these arguments would train: same config, every epoch done."""
-    import dataclasses
-
+    it is the run these arguments would train: the resume check's config comparison (keys added
+    since the run was saved count as unchanged where their default computes what it computed) and
+    every epoch done. The seconds are the trainer's own clock, a few seconds under the subprocess's
+    wall time that a fresh run reports."""
     from superflow.config import load_config
+    from superflow.run_folder import changed_config_keys
 
-    def flat(tree, prefix=""):
-        if isinstance(tree, dict):
-            return {k: v for key, sub in tree.items() for k, v in flat(sub, f"{prefix}{key}.").items()}
-        return {prefix[:-1]: tree}
-
-    wanted = flat(dataclasses.asdict(load_config(config, [*overrides, f"output_dir={run_dir}"])))
-    saved = flat(dataclasses.asdict(load_config(run_dir / "config.yaml")))
-    differ = sorted(k for k in wanted.keys() | saved.keys() if wanted.get(k) != saved.get(k))
+    wanted = load_config(config, [*overrides, f"output_dir={run_dir}"])
+    differ = changed_config_keys(run_dir / "config.yaml", wanted)
     if differ:
-        shown = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} here" for k in differ[:5])
-        raise SystemExit(f"--reuse-runs: {run_dir} was trained with another config ({shown})")
+        raise SystemExit(f"--reuse-runs: {run_dir} was trained with another config (differs in {', '.join(differ)})")
     summary = read_json(run_dir / "summary.json")
-    if summary.get("epochs") != wanted["num_epochs"]:
-        raise SystemExit(f"--reuse-runs: {run_dir} stopped at epoch {summary.get('epochs')} of {wanted['num_epochs']}")
+    if summary.get("epochs") != wanted.num_epochs:
+        raise SystemExit(f"--reuse-runs: {run_dir} stopped at epoch {summary.get('epochs')} of {wanted.num_epochs}")
     return float(summary["time_total"])
 
 
@@ -292,8 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         "--reuse-runs",
         action="store_true",
         help="evaluate finished runs already in --runs-dir again (e.g. with more --eval-images) instead of "
-        "training them anew; a run whose saved config differs from the one it would get is refused, and "
-        "its train_wall_seconds is the trainer's own clock (summary.json time_total)",
+        "training them anew, overwriting their evaluation files; a run whose saved config differs from the "
+        "one it would get is refused, and its train_wall_seconds is the trainer's own clock (summary.json "
+        "time_total, a few seconds under a fresh run's subprocess wall time)",
     )
     args = parser.parse_args(argv)
 

@@ -43,6 +43,12 @@ def range_checks(cfg: Any) -> list[tuple[str, bool, str]]:
         ),
         ("train.nft_beta", cfg.train.nft_beta > 0, "must be > 0"),
         (
+            "sample.same_initial_noise",
+            not sample.same_initial_noise or (sample.noise_level > 0 and cfg.algorithm.objective != "nft"),
+            "needs stochastic sampling (sample.noise_level > 0, an objective other than 'nft', which samples with "
+            "the ODE): from one start the ODE draws one image, and every group would tie",
+        ),
+        (
             "sample.sde_window_range",
             len(window) == 2 and 0 <= lo and hi <= sample.num_steps and hi - lo >= sample.sde_window_size,
             "must be [lo, hi) with 0 <= lo, hi <= sample.num_steps and room for sample.sde_window_size steps",

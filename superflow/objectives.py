@@ -35,7 +35,7 @@ from superflow.seeding import noise_generators
 
 __all__ = ["PolicyGradientObjective", "NFTObjective", "AWMObjective", "make_objective"]
 
-#: The seeded stream of NFT's and AWM's forward-process noise (sampling uses 1, the trainer's draws 0, 2, 3).
+#: The seeded stream of NFT's and AWM's forward-process noise (the others: ``superflow.train.SHARED_START_STREAM``).
 FORWARD_NOISE_STREAM = 5
 
 

@@ -48,8 +48,9 @@ from superflow.timing import TIMING_KEYS, Timer
 
 __all__ = ["Trainer", "LOSS_STATS", "TIMING_KEYS"]
 
-#: Seed stream of the starts shared by a group (sample.same_initial_noise); the others: 1 the images'
-#: noise, 2 the minibatch order, 3 the shuffled control, 5 NFT/AWM forward noise, 6 SDE windows, 7 evaluation.
+#: Seed stream of the starts shared by a group (sample.same_initial_noise); the others: 0 the epoch's
+#: prompts, 1 the images' noise, 2 the minibatch order, 3 the shuffled control, 5 NFT/AWM forward
+#: noise, 6 SDE windows, 7 evaluation.
 SHARED_START_STREAM = 8
 #: Per-step statistics of the loss, averaged over an epoch's optimiser steps.
 LOSS_STATS = ("policy_loss", "kl", "clipfrac", "approx_kl", "ratio_mean")

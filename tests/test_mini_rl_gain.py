@@ -149,8 +149,10 @@ def test_reused_runs_are_evaluated_again_without_training(fake_runs, tmp_path):
     assert len(runs) == 1 + 2 * 2  # the new evaluations replace the old rows
     # a reused run's training time is the trainer's own clock, not a fresh subprocess's
     assert runs.loc[runs.model != "base", "train_wall_seconds"].tolist() == [9.5] * 4
-    # a run trained with another config is refused, naming the key
-    with pytest.raises(SystemExit, match="num_epochs: 2 there, 3 here"):
+    # a run trained with another config is refused, naming the key; so is one asked for more epochs
+    with pytest.raises(SystemExit, match=r"differs in train\.lr"):
+        mini_rl_gain.main([*common[:-4], "--set", "train.lr=1e-3", *common[-4:], "--reuse-runs"])
+    with pytest.raises(SystemExit, match="stopped at epoch 2 of 3"):
         mini_rl_gain.main([*common[:-4], "--set", "num_epochs=3", *common[-4:], "--reuse-runs"])
 
 

@@ -1,9 +1,11 @@
 """sample.same_initial_noise: every image of a group starts from one latent, and only the SDE's
 noise tells the group's images apart."""
 
+import pytest
 import torch
 from helpers import tiny_config
 
+from superflow.config import ConfigError, load_config
 from superflow.seeding import group_noise_generators
 from superflow.timing import Timer
 from superflow.train import Trainer
@@ -39,3 +41,10 @@ def test_a_group_shares_its_start_across_sampling_batches(tiny_sd3_dir, tmp_path
     assert not torch.equal(starts[groups == 0][0], starts[groups == 1][0])
     _, default_starts, _ = _epoch_starts(tiny_sd3_dir, tmp_path / "default")
     assert not torch.equal(default_starts[0], default_starts[1])  # off by default: one start per image
+
+
+def test_a_shared_start_needs_stochastic_sampling():
+    """From one start the ODE draws one image: every group would tie."""
+    with pytest.raises(ConfigError, match="'sample.same_initial_noise' needs stochastic sampling"):
+        load_config("preset:mini_geneval", ["method=nft", "sample.same_initial_noise=true"])
+    assert load_config("preset:mini_geneval", ["method=awm", "sample.same_initial_noise=true"])
