@@ -35,7 +35,7 @@ from superflow.seeding import noise_generators
 
 __all__ = ["PolicyGradientObjective", "NFTObjective", "AWMObjective", "make_objective"]
 
-#: The seeded stream of NFT's and AWM's forward-process noise (the others: ``superflow.train.SHARED_START_STREAM``).
+#: The seeded stream of NFT's and AWM's forward-process noise (the others: ``superflow.seeding.SHARED_START_STREAM``).
 FORWARD_NOISE_STREAM = 5
 
 

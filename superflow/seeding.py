@@ -10,6 +10,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+#: Seed stream of the starts shared by a group (``sample.same_initial_noise``). The others: 0 the
+#: epoch's prompts, 1 the images' noise, 2 the minibatch order, 3 the shuffled control, 5 NFT's and
+#: AWM's forward noise, 6 SDE windows, 7 evaluation.
+SHARED_START_STREAM = 8
+
 
 def seed_from(*parts: int) -> int:
     """A 63-bit seed derived from integer ``parts``."""

@@ -43,15 +43,11 @@ from superflow.rl import (
 from superflow.rl.reward_queue import RewardQueue
 from superflow.run_folder import RunFolder
 from superflow.run_logging import RunLogger
-from superflow.seeding import group_noise_generators, noise_generators, seed_from
+from superflow.seeding import SHARED_START_STREAM, group_noise_generators, noise_generators, seed_from
 from superflow.timing import TIMING_KEYS, Timer
 
 __all__ = ["Trainer", "LOSS_STATS", "TIMING_KEYS"]
 
-#: Seed stream of the starts shared by a group (sample.same_initial_noise); the others: 0 the epoch's
-#: prompts, 1 the images' noise, 2 the minibatch order, 3 the shuffled control, 5 NFT/AWM forward
-#: noise, 6 SDE windows, 7 evaluation.
-SHARED_START_STREAM = 8
 #: Per-step statistics of the loss, averaged over an epoch's optimiser steps.
 LOSS_STATS = ("policy_loss", "kl", "clipfrac", "approx_kl", "ratio_mean")
 
@@ -153,20 +149,14 @@ class Trainer:
         self.policy.eval()
         batches = range(mine.start, mine.stop, cfg.sample.batch_size)
         window = (cfg.sample.sde_window_size, cfg.sample.sde_window_range)
+        shared = group_noise_generators(cfg.seed, epoch, SHARED_START_STREAM, plan.group_ids, self.policy.device)
         with self.objective.sampling_weights():  # NFT samples with its old weights
             for start in tqdm(batches, desc=f"epoch {epoch}: sampling", disable=not self.progress, leave=False):
                 idx = all_idx[start : min(start + cfg.sample.batch_size, mine.stop)]
                 with timer("time_sampling"):
                     cond = self._encode([self.train_prompts.prompts[i] for i in idx])
-                    # Noise is drawn per image from its global index, so any split across ranks or
-                    # batches samples the same images.
+                    # Noise per image from its global index: any split across ranks or batches samples the same.
                     gens = noise_generators(cfg.seed, epoch, 1, len(idx), offset=start, device=self.policy.device)
-                    starts = None
-                    if cfg.sample.same_initial_noise:
-                        group_of = plan.group_ids[start : start + len(idx)]
-                        device = self.policy.device
-                        shared = group_noise_generators(cfg.seed, epoch, SHARED_START_STREAM, group_of, device)
-                        starts = self.policy.initial_noise(shared)
                     traj = sample_trajectories(
                         self.policy,
                         cond,
@@ -178,7 +168,7 @@ class Trainer:
                         record_velocities=needs_values,
                         sde_window=draw_sde_window(*window, cfg.seed, epoch, range(start, start + len(idx))),
                         sde_type=cfg.sample.sde_type,
-                        initial_noise=starts,
+                        start_generators=shared[start : start + len(idx)] if cfg.sample.same_initial_noise else None,
                     )
                     images = self.policy.decode(traj.final)
                 scores.submit(images, idx, timer)

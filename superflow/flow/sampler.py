@@ -111,7 +111,7 @@ def sample_trajectories(
     record_velocities: bool = False,
     sde_window: tuple[torch.Tensor | int, int] | None = None,
     sde_type: str = "sde",
-    initial_noise: torch.Tensor | None = None,
+    start_generators: Sequence[torch.Generator] | None = None,
 ) -> Trajectories:
     """Sample one trajectory per generator with Flow-GRPO's SDE (or the ODE at noise level 0).
 
@@ -121,8 +121,8 @@ def sample_trajectories(
     or one per trajectory) and runs the ODE elsewhere (Flow-GRPO-Fast); ``sde_type="cps"`` takes
     its coefficients-preserving step instead of the SDE's. An image draws noise from its generator
     only at its own stochastic steps, so its trajectory does not depend on its batch.
-    ``initial_noise`` replaces the starting latents the generators would draw (then they draw only
-    the SDE's noise), e.g. one start shared by a group.
+    ``start_generators`` draw the starting latents instead (then ``generators`` draw only the SDE's
+    noise), e.g. generators seeded alike for one start shared by a group.
     """
     if len(generators) != len(cond):
         raise ValueError(f"need one generator per prompt, got {len(generators)} for {len(cond)} prompts")
@@ -131,9 +131,9 @@ def sample_trajectories(
     stochastic = std_devs > 0
     if sde_type == "cps":
         stochastic = stochastic & (sigmas[1:] > 0)  # a CPS step to sigma 0 has no noise
-    if initial_noise is not None and initial_noise.shape[0] != len(generators):
-        raise ValueError(f"initial_noise has {initial_noise.shape[0]} latents for {len(generators)} generators")
-    x = policy.initial_noise(generators) if initial_noise is None else initial_noise.to(policy.device)
+    if start_generators is not None and len(start_generators) != len(generators):
+        raise ValueError(f"need one start generator per image, got {len(start_generators)} for {len(generators)}")
+    x = policy.initial_noise(generators if start_generators is None else start_generators)
     batch = x.shape[0]
     steps = torch.arange(num_steps, device=x.device)
     noisy = stochastic.to(x.device).expand(batch, num_steps)  # [B, T]: which transitions are stochastic
