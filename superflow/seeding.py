@@ -31,8 +31,8 @@ def noise_generators(
     different algorithm (Philox) from the CPU's (Mersenne Twister), so a run on a GPU draws other
     noise than the same seed on a CPU; on one device, same seed same numbers, resumed or not.
     """
-    seeds = np.random.SeedSequence([seed, epoch, stream]).generate_state(offset + count, dtype=np.uint64)[offset:]
-    return [torch.Generator(device=device).manual_seed(int(s >> 1)) for s in seeds]
+    seeds = _stream_seeds(seed, epoch, stream, offset + count)[offset:]
+    return [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
 
 
 def group_noise_generators(
@@ -43,6 +43,10 @@ def group_noise_generators(
     group_ids = np.asarray(group_ids, dtype=np.int64)
     if group_ids.size and group_ids.min() < 0:
         raise ValueError(f"group ids must be >= 0, got {group_ids.min()}")
-    count = int(group_ids.max()) + 1 if group_ids.size else 0
-    seeds = np.random.SeedSequence([seed, epoch, stream]).generate_state(count, dtype=np.uint64)
-    return [torch.Generator(device=device).manual_seed(int(seeds[g] >> 1)) for g in group_ids]
+    seeds = _stream_seeds(seed, epoch, stream, int(group_ids.max()) + 1 if group_ids.size else 0)
+    return [torch.Generator(device=device).manual_seed(int(seeds[g])) for g in group_ids]
+
+
+def _stream_seeds(seed: int, epoch: int, stream: int, count: int) -> np.ndarray:
+    """The first ``count`` 63-bit seeds of the ``(seed, epoch, stream)`` stream, one per item."""
+    return np.random.SeedSequence([seed, epoch, stream]).generate_state(count, dtype=np.uint64) >> 1
