@@ -306,7 +306,7 @@ class Trainer:
             "num_prompts": int(len(plan.prompt_indices)),
             "group_sizes": plan.group_sizes.tolist(),
             "tied_groups": int(len(np.unique(plan.group_ids[tied]))),
-            "trained_samples": int((step_adv.abs().sum(dim=1) != 0).sum()),
+            "trained_samples": int(len(self.objective.trained_samples(step_adv))),
             "images_sampled": self.totals["images_sampled"] - before["images_sampled"],
             "reward_calls": self.totals["reward_calls"] - before["reward_calls"],
             "step_advantage_profile": step_adv.abs().mean(dim=0).tolist(),

@@ -200,3 +200,28 @@ def test_nft_raises_the_demo_reward(tiny_sd3_dir, tmp_path, method):
     history = Trainer(tiny_config(tiny_sd3_dir, tmp_path / "run", method=method, **task), progress=False).run()
     rewards = np.array([m["reward_mean"] for m in history])
     assert rewards[-3:].mean() > rewards[:3].mean() + 0.005, rewards
+
+
+TIED_REWARD = """
+def half_tied(images, prompts, metadata):
+    # A rule reward: the first four colours always score 1 (their groups tie), the rest by brightness.
+    tied = ("red", "blue", "green", "yellow")
+    brightness = images.mean(dim=(1, 2, 3))
+    return [1.0 if any(c in p for c in tied) else float(b) for p, b in zip(prompts, brightness)]
+half_tied.bounds = (0, 1)
+"""
+
+
+@pytest.mark.parametrize("method", ["nft", "flowgrpo"])
+def test_logged_trained_samples_count_what_the_method_trains_on_tied_groups(tiny_sd3_dir, tmp_path, method):
+    reward = tmp_path / "tied_reward.py"
+    reward.write_text(TIED_REWARD)
+    rule = {"reward.name": f"{reward}:half_tied", "reward.kwargs": "{}"}
+    run = {**NFT_RUN, **rule} if method == "nft" else rule
+    cfg = tiny_config(tiny_sd3_dir, tmp_path / "run", method=method, num_epochs=2, **run)
+    history = Trainer(cfg, progress=False).run()
+    assert sum(m["tied_groups"] for m in history) > 0
+    for m in history:
+        # NFT trains a tied group (a pull towards the old weights); Flow-GRPO drops it (no gradient)
+        dropped = 0 if method == "nft" else m["tied_groups"] * cfg.sample.group_size
+        assert m["trained_samples"] == m["images_sampled"] - dropped
