@@ -85,7 +85,8 @@ def test_a_fresh_clone_with_committed_results_reruns_the_study(tmp_path):
     work = workdir_for(tmp_path / "work")
     study = yaml.safe_load((REPO / "workflow/config/mini.yaml").read_text())
     committed = [f"{name}.{ext}" for name in ("table1", "efficiency") for ext in ("csv", "md")]
-    figures = ["test_reward_vs_step", "test_reward_vs_time", "group_sizes", "step_advantage_profile"]
+    figures = ["test_reward_vs_step", "test_reward_vs_images", "test_reward_vs_time", "group_sizes"]
+    figures += ["step_advantage_profile"]
     committed += [f"figures/{name}.png" for name in figures + [f"samples_{t}" for t in study["tasks"]]]
     for task in study["tasks"]:
         committed.append(f"evaluations/{task}/base.json")
@@ -161,9 +162,28 @@ def test_the_baselines_target_trains_the_newer_methods_next_to_flowgrpo_and_supe
     result = snakemake(workdir_for(tmp_path / "work"), "-n", "-p", "baselines")
     jobs = planned_jobs(result)
     assert jobs["train"] == 6 * 3 * 3 and jobs["baseline_table"] == 1 and jobs["baseline_efficiency"] == 1
+    assert jobs["baseline_figures_png"] == 1
     text = result.stdout + result.stderr
     for method in ("flowgrpo", "superflow", "flowgrpo_fast", "nft", "awm", "superflow_nft"):
         assert f"--set method={method} " in text, method
+
+
+def test_a_variant_s_task_set_reaches_only_that_task_s_runs(tmp_path):
+    own = tmp_path / "own.yaml"
+    own.write_text("baselines:\n  nft:\n    set: [method=nft]\n    task_set: {ocr: [train.lr=1.5e-5]}\n")
+    work = workdir_for(tmp_path / "work")
+    text = snakemake(work, "-n", "-p", "baselines", "--configfile", str(own)).stdout
+    nft = [line for line in text.splitlines() if "superflow train" in line and "--set method=nft " in line]
+    assert len(nft) == 3 * 3
+    # applied after the variant's set, on OCR's runs only
+    ocr = [("--set method=nft --set train.lr=1.5e-5 --set seed=" in line) for line in nft]
+    assert ocr == [("preset:mini_ocr" in line) for line in nft]
+    assert sum("train.lr=1.5e-5" in line for line in nft) == 3
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("baselines:\n  nft:\n    set: [method=nft]\n    task_set: {orc: [train.lr=1.5e-5]}\n")
+    result = snakemake(work, "-n", "baselines", "--configfile", str(bad), check=False)
+    message = "nft.task_set names tasks that are not in tasks: ['orc']"
+    assert result.returncode != 0 and message in result.stdout + result.stderr
 
 
 def test_seeds_from_the_command_line_set_the_runs(tmp_path):
@@ -219,6 +239,7 @@ def test_smoke_study_writes_tables_and_figures(smoke):
     assert all(r["reached"] in ("0/1", "1/1") for r in efficiency)
     for name in (
         "test_reward_vs_step",
+        "test_reward_vs_images",
         "test_reward_vs_time",
         "group_sizes",
         "step_advantage_profile",

@@ -38,6 +38,15 @@ def _axes(count: int, width: float = 4.2, height: float = 3.3):
     return fig, axes[0]
 
 
+#: The learning curves' x axes. Images and seconds compare methods that take different numbers of
+#: optimiser steps per image (NFT and AWM: fewer than the policy-gradient methods) on equal terms.
+X_LABELS = {
+    "global_step": "optimiser step",
+    "cum_images_sampled": "images sampled",
+    "train_seconds": "training wall-clock (s, evaluation excluded)",
+}
+
+
 def reward_curves(
     runs: Sequence[RunFiles],
     metrics_by_task: dict[str, str],
@@ -46,7 +55,7 @@ def reward_curves(
     path: Path | str,
     method_labels: dict[str, str] | None = None,
 ) -> Path:
-    """Held-out metric against ``x`` ('global_step' or 'train_seconds'): mean line and min-max band over seeds."""
+    """Held-out metric against ``x`` (a key of ``X_LABELS``): mean line and min-max band over seeds."""
     tasks = list(task_labels)
     fig, axes = _axes(len(tasks))
     for ax, task in zip(axes, tasks):
@@ -66,8 +75,7 @@ def reward_curves(
             line = ax.plot(xs, ys.mean(axis=0), marker="o", label=method_label(method, method_labels))[0]
             if len(curves) > 1:
                 ax.fill_between(xs, ys.min(axis=0), ys.max(axis=0), alpha=0.2, color=line.get_color())
-        xlabel = "optimiser step" if x == "global_step" else "training wall-clock (s, evaluation excluded)"
-        _label(ax, task_labels[task], xlabel, "held-out " + metrics_by_task[task])
+        _label(ax, task_labels[task], X_LABELS[x], "held-out " + metrics_by_task[task])
     return _save(fig, path)
 
 
@@ -207,6 +215,9 @@ def write_all(
         ),
         reward_curves(
             runs, metrics_by_task, task_labels, "train_seconds", out / "test_reward_vs_time.png", method_labels
+        ),
+        reward_curves(
+            runs, metrics_by_task, task_labels, "cum_images_sampled", out / "test_reward_vs_images.png", method_labels
         ),
         group_sizes(runs, task_labels, out / "group_sizes.png"),
         step_advantage_profile(runs, task_labels, out / "step_advantage_profile.png", method_labels),

@@ -27,6 +27,10 @@ if len(_seen) != len(set(_seen)):
     )
 # Training runs may be methods (Table 1), ablations or the newer baselines: one rule trains them all.
 VARIANTS = {**config["methods"], **(config.get("ablations") or {}), **(config.get("baselines") or {})}
+for _name, _variant in VARIANTS.items():
+    _unknown = sorted(set(_variant.get("task_set") or {}) - set(TASKS))
+    if _unknown:
+        raise ValueError(f"{_name}.task_set names tasks that are not in tasks: {_unknown} (tasks: {TASKS})")
 ENV = "../../envs/superflow.yaml"
 
 
@@ -148,3 +152,41 @@ def report_arguments(variants, with_base=True, tasks=None):
 
 def task_report_arguments(task):
     return report_arguments(METHODS, tasks=[task])
+
+
+# Each figure's caption is workflow/report/NAME.rst (the report's only copy of it).
+FIGURES = [
+    "test_reward_vs_step",
+    "test_reward_vs_images",
+    "test_reward_vs_time",
+    "group_sizes",
+    "step_advantage_profile",
+]
+
+
+def figure_inputs(variants):
+    return {
+        **run_files(variants),
+        "samples": [f"{RUNS}/samples/{t}/base" for t in TASKS]
+        + [f"{RUNS}/samples/{t}/{m}/seed{SEEDS[0]}" for t in TASKS for m in variants],
+    }
+
+
+def figure_outputs(folder, category):
+    return {
+        **{
+            name: report(f"{folder}/{name}.png", caption=f"../report/{name}.rst", category=category)
+            for name in FIGURES
+        },
+        **{
+            f"samples_{t}": report(f"{folder}/samples_{t}.png", caption="../report/samples.rst", category="Samples")
+            for t in TASKS
+        },
+    }
+
+
+def sample_arguments(variants):
+    return " ".join(
+        [f"--samples {t} base {RUNS}/samples/{t}/base" for t in TASKS]
+        + [f"--samples {t} {m} {RUNS}/samples/{t}/{m}/seed{SEEDS[0]}" for t in TASKS for m in variants]
+    )

@@ -113,6 +113,7 @@ rule baselines:
     input:
         rules.baseline_table.output,
         rules.baseline_efficiency.output,
+        f"{RUNS}/baseline_figures.done",  # figures.smk: the figures for every baseline variant
 
 
 rule reproduce_table1:

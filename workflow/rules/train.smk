@@ -1,5 +1,6 @@
-# One rule trains every method and ablation: the variant's config (methods.* or ablations.*) is a
-# list of --set overrides on the task's preset, so the algorithm lives in the package, not here.
+# One rule trains every method and ablation: the variant's config (methods.*, ablations.* or
+# baselines.*) is a list of --set overrides on the task's preset (then its task_set for the task),
+# so the algorithm lives in the package, not here.
 
 
 rule train:
@@ -12,7 +13,11 @@ rule train:
         folder=lambda wc: run_dir(wc.task, wc.variant, wc.seed),
         overrides=lambda wc: task_overrides(wc.task)
         + " "
-        + overrides(VARIANTS[wc.variant]["set"], [f"seed={wc.seed}"]),
+        + overrides(
+            VARIANTS[wc.variant]["set"],
+            (VARIANTS[wc.variant].get("task_set") or {}).get(wc.task, []),
+            [f"seed={wc.seed}"],
+        ),
     threads: config["train_threads"]
     resources:
         **gpu_resources(),
