@@ -155,13 +155,12 @@ NFT_RUN = {"sample.guidance_scale": 1.0, "train.updates_per_epoch": 1, "train.lr
 
 
 @pytest.mark.parametrize("method", ["nft", "superflow_nft", "awm"])
-def test_nft_trains_the_tiny_sd3_and_keeps_tied_groups(tiny_sd3_dir, tmp_path, method):
+def test_nft_and_awm_train_the_tiny_sd3_and_move_their_copy(tiny_sd3_dir, tmp_path, method):
     cfg = tiny_config(tiny_sd3_dir, tmp_path / "run", method=method, **NFT_RUN)
     trainer = Trainer(cfg, progress=False)
     before = [p.detach().clone() for p in trainer.params]
     old_before = [p.clone() for p in trainer.objective.copy.ema_parameters]
     history = trainer.run()
-    assert [m["trained_samples"] for m in history] == [m["images_sampled"] for m in history]
     assert all(np.isfinite(m["policy_loss"]) and m["kl"] >= 0 for m in history)
     moved = sum(not torch.equal(b, p.detach()) for b, p in zip(before, trainer.params))
     assert moved > len(before) // 2

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from superflow.config import load_config
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 SMOKE = str(REPO / "workflow/config/smoke.yaml")
@@ -184,6 +186,17 @@ def test_a_variant_s_task_set_reaches_only_that_task_s_runs(tmp_path):
     result = snakemake(work, "-n", "baselines", "--configfile", str(bad), check=False)
     message = "nft.task_set names tasks that are not in tasks: ['orc']"
     assert result.returncode != 0 and message in result.stdout + result.stderr
+
+
+def test_awm_in_the_mini_study_trains_at_half_of_each_task_preset_s_lr():
+    # The ratio chosen on validation (docs/METHODS.md); a preset whose lr changes must take AWM's along.
+    study = yaml.safe_load((REPO / "workflow/config/mini.yaml").read_text())
+    per_task = study["baselines"]["awm"]["task_set"]
+    assert set(per_task) == set(study["tasks"])
+    for task, spec in study["tasks"].items():
+        preset = load_config(spec["preset"])
+        (lr,) = [float(item.split("=", 1)[1]) for item in per_task[task] if item.startswith("train.lr=")]
+        assert lr == pytest.approx(preset.train.lr / 2, rel=1e-9), task
 
 
 def test_seeds_from_the_command_line_set_the_runs(tmp_path):

@@ -38,8 +38,8 @@ def _axes(count: int, width: float = 4.2, height: float = 3.3):
     return fig, axes[0]
 
 
-#: The learning curves' x axes. Images and seconds compare methods that take different numbers of
-#: optimiser steps per image (NFT and AWM: fewer than the policy-gradient methods) on equal terms.
+#: The learning curves' x axes. Images and seconds compare methods on equal terms even where they take
+#: different numbers of optimiser steps per image (the authors' NFT and AWM recipes take one an epoch).
 X_LABELS = {
     "global_step": "optimiser step",
     "cum_images_sampled": "images sampled",

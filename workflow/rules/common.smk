@@ -25,6 +25,9 @@ if len(_seen) != len(set(_seen)):
         f"a variant name appears in two of methods, ablations and baselines: "
         f"{sorted({n for n in _seen if _seen.count(n) > 1})}; each run folder needs its own name"
     )
+# The baselines target's runs: the newer methods next to Flow-GRPO and SuperFlow.
+BASELINE_VARIANTS = [m for m in ("flowgrpo", "superflow") if m in METHODS] + BASELINES
+BASELINE_FIGURES_DONE = f"{RUNS}/baseline_figures.done"
 # Training runs may be methods (Table 1), ablations or the newer baselines: one rule trains them all.
 VARIANTS = {**config["methods"], **(config.get("ablations") or {}), **(config.get("baselines") or {})}
 for _name, _variant in VARIANTS.items():
@@ -172,14 +175,14 @@ def figure_inputs(variants):
     }
 
 
-def figure_outputs(folder, category):
+def figure_outputs(folder, category, samples_category):
     return {
         **{
             name: report(f"{folder}/{name}.png", caption=f"../report/{name}.rst", category=category)
             for name in FIGURES
         },
         **{
-            f"samples_{t}": report(f"{folder}/samples_{t}.png", caption="../report/samples.rst", category="Samples")
+            f"samples_{t}": report(f"{folder}/samples_{t}.png", caption="../report/samples.rst", category=samples_category)
             for t in TASKS
         },
     }

@@ -12,7 +12,7 @@ rule figures_png:
         unpack(lambda wc: figure_inputs(METHODS)),
     output:
         made=touch(f"{RUNS}/figures.done"),  # see tables.smk: makes a fresh clone redraw the figures
-        **figure_outputs(f"{RESULTS}/figures", "Figures"),
+        **figure_outputs(f"{RESULTS}/figures", "Figures", "Samples"),
     params:
         arguments=report_arguments(METHODS, with_base=False),
         samples=sample_arguments(METHODS),
@@ -29,8 +29,8 @@ rule baseline_figures_png:
     input:
         unpack(lambda wc: figure_inputs(BASELINE_VARIANTS)),
     output:
-        made=touch(f"{RUNS}/baseline_figures.done"),
-        **figure_outputs(f"{RESULTS}/figures/baselines", "Baselines"),
+        made=touch(BASELINE_FIGURES_DONE),
+        **figure_outputs(f"{RESULTS}/figures/baselines", "Baselines", "Baselines: samples"),
     params:
         arguments=report_arguments(BASELINE_VARIANTS, with_base=False),
         samples=sample_arguments(BASELINE_VARIANTS),

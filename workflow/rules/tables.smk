@@ -66,11 +66,9 @@ rule ablation_table:
         REPORT_COMMAND
 
 
-# The newer baselines next to Flow-GRPO and SuperFlow, on Table 1's tasks and seeds; the efficiency
-# table's ratios are to Flow-GRPO, and its images and seconds axes are the fair ones (NFT and AWM
-# take fewer optimiser steps per image than the policy-gradient methods).
-BASELINE_VARIANTS = [m for m in ("flowgrpo", "superflow") if m in METHODS] + BASELINES
-
+# The newer baselines (BASELINE_VARIANTS, common.smk) next to Flow-GRPO and SuperFlow, on Table 1's
+# tasks and seeds; the efficiency table's ratios are to Flow-GRPO, and its images and seconds axes
+# are the fair ones (methods may take different numbers of optimiser steps per image).
 
 rule baseline_table:
     input:
@@ -113,7 +111,7 @@ rule baselines:
     input:
         rules.baseline_table.output,
         rules.baseline_efficiency.output,
-        f"{RUNS}/baseline_figures.done",  # figures.smk: the figures for every baseline variant
+        BASELINE_FIGURES_DONE,  # figures.smk draws them
 
 
 rule reproduce_table1:
