@@ -254,12 +254,13 @@ def test_miniflow_rejects_channels_groupnorm_cannot_split():
         MiniFlowConfig(channels=(20, 40, 80))
 
 
-@pytest.mark.parametrize("method", ["nft", "awm", "flowgrpo_fast"])
+@pytest.mark.parametrize("method", ["nft", "awm", "flowgrpo_fast", "superflow_nft"])
 def test_the_newer_baselines_train_miniflow(net, tmp_path, method):
     save_miniflow(net, tmp_path / "m")
     prompts = tmp_path / "p.txt"
     prompts.write_text("\n".join(PROMPTS) + "\n")
-    trainer = Trainer(load_config(None, _run_overrides(tmp_path, prompts, method)), progress=False)
+    bins = ["algorithm.num_bins=2"] if method == "superflow_nft" else []  # groups of 4: two bins
+    trainer = Trainer(load_config(None, _run_overrides(tmp_path, prompts, method) + bins), progress=False)
     before = [p.detach().clone() for p in trainer.params]
     history = trainer.run()
     assert all(np.isfinite(m["policy_loss"]) for m in history)
