@@ -224,3 +224,12 @@ def test_logged_trained_samples_count_what_the_method_trains_on_tied_groups(tiny
         # NFT trains a tied group (a pull towards the old weights); Flow-GRPO drops it (no gradient)
         dropped = 0 if method == "nft" else m["tied_groups"] * cfg.sample.group_size
         assert m["trained_samples"] == m["images_sampled"] - dropped
+
+
+@pytest.mark.parametrize(("task", "kl"), [("geneval", 1e-3), ("ocr", 3e-3), ("pickscore", 1e-4)])
+def test_paper_awm_presets_carry_the_authors_settings(task, kl):
+    cfg = load_config(f"preset:sd35m_awm_{task}")
+    assert (cfg.method, cfg.algorithm.objective, cfg.model.kind) == ("awm", "awm", "sd3")
+    assert cfg.sample.guidance_scale == 1.0 and cfg.sample.num_steps == 14 and cfg.num_train_steps == 6
+    assert cfg.train.beta == pytest.approx(kl) and cfg.train.awm_slow_weight == 1.0 and cfg.train.old_decay_cap == 0.3
+    assert (cfg.train.lr, cfg.sample.group_size, cfg.model.lora_rank, cfg.train.updates_per_epoch) == (3e-4, 24, 32, 1)
