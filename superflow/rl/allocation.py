@@ -129,8 +129,9 @@ def water_fill(weights: np.ndarray, total: float, lo: float, hi: float) -> np.nd
 
     def parts(lam: float) -> tuple[int, int, float]:
         """(#entries at lo, index where the entries at hi start, mass of the free entries)."""
-        a = int(np.searchsorted(ws, lo / lam, side="right")) if lo > 0 else 0
-        b = int(np.searchsorted(ws, hi / lam, side="left"))
+        # lam is 0 where a segment of subnormal width rounds its midpoint down: every entry at lo
+        a = int(np.searchsorted(ws, lo / lam if lam > 0 else np.inf, side="right")) if lo > 0 else 0
+        b = int(np.searchsorted(ws, hi / lam if lam > 0 else np.inf, side="left"))
         b = max(a, b)
         return a, b, lo * a + hi * (n - b) + lam * (csum[b] - csum[a])
 
