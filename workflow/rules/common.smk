@@ -167,12 +167,15 @@ FIGURES = [
 ]
 
 
+def sample_folders(variants):
+    """(task, label, folder) of the sample grids' columns: the base's, then each variant's first seed."""
+    return [(t, "base", f"{RUNS}/samples/{t}/base") for t in TASKS] + [
+        (t, m, f"{RUNS}/samples/{t}/{m}/seed{SEEDS[0]}") for t in TASKS for m in variants
+    ]
+
+
 def figure_inputs(variants):
-    return {
-        **run_files(variants),
-        "samples": [f"{RUNS}/samples/{t}/base" for t in TASKS]
-        + [f"{RUNS}/samples/{t}/{m}/seed{SEEDS[0]}" for t in TASKS for m in variants],
-    }
+    return {**run_files(variants), "samples": [folder for _, _, folder in sample_folders(variants)]}
 
 
 def figure_outputs(folder, category, samples_category):
@@ -189,7 +192,4 @@ def figure_outputs(folder, category, samples_category):
 
 
 def sample_arguments(variants):
-    return " ".join(
-        [f"--samples {t} base {RUNS}/samples/{t}/base" for t in TASKS]
-        + [f"--samples {t} {m} {RUNS}/samples/{t}/{m}/seed{SEEDS[0]}" for t in TASKS for m in variants]
-    )
+    return " ".join(f"--samples {t} {label} {folder}" for t, label, folder in sample_folders(variants))
