@@ -183,10 +183,10 @@ def test_nft_resume_gives_the_uninterrupted_weights(tiny_sd3_dir, tmp_path, meth
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("method", ["nft", "awm"])
+@pytest.mark.parametrize("method", ["nft", "awm", "superflow_nft"])
 def test_nft_raises_the_demo_reward(tiny_sd3_dir, tmp_path, method):
     """Measured on seed 0 (mean of the first three epochs -> the last three): NFT 0.5186 -> 0.5279,
-    AWM 0.5190 -> 0.5262."""
+    AWM 0.5190 -> 0.5262, SuperFlow + NFT 0.5185 -> 0.5280."""
     task = {
         **NFT_RUN,
         "train.nft_beta": 0.1,

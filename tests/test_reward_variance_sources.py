@@ -1,0 +1,74 @@
+"""benchmarks/reward_variance_sources.py: what each noise placement leaves random, on a tiny MiniFlow."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from superflow.config import load_config
+from superflow.models import build_policy
+from superflow.models.mini import MiniFlowConfig, MiniFlowNet, PromptTokenizer, save_miniflow
+from superflow.rewards import get_reward
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+import reward_variance_sources  # noqa: E402
+
+PROMPTS = ["a photo of a red circle", "a photo of two blue squares", 'a sign that says "K7"']
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("variance")
+    torch.manual_seed(0)
+    net = MiniFlowNet(MiniFlowConfig(channels=(16, 32, 32), vocab=PromptTokenizer.build(PROMPTS, "K7").vocab))
+    save_miniflow(net, folder / "m")
+    prompts = folder / "p.txt"
+    prompts.write_text("\n".join(PROMPTS) + "\n")
+    overrides = [
+        f"model.path={folder / 'm'}",
+        "model.dtype=float32",
+        f"data.train_prompts={prompts}",
+        f"data.test_prompts={prompts}",
+        "reward.name=colour_target",
+        "reward.kwargs={}",
+        "sample.num_steps=4",
+        "train.timestep_fraction=0.5",
+    ]
+    return folder, overrides
+
+
+def _variances(tiny_run, steps, shared):
+    _, overrides = tiny_run
+    cfg = load_config("preset:mini_geneval", overrides)
+    policy, reward = build_policy(cfg), get_reward(cfg.reward.name, **cfg.reward.kwargs)
+    metadata = [{}] * len(PROMPTS)
+    return reward_variance_sources.within_group_variances(policy, reward, cfg, PROMPTS, metadata, 4, steps, shared)
+
+
+def test_without_any_noise_a_shared_start_gives_identical_images(tiny_run):
+    variances, _ = _variances(tiny_run, "none", True)
+    assert np.all(variances == 0)
+    own_starts, _ = _variances(tiny_run, "none", False)
+    assert np.all(own_starts > 0)
+
+
+def test_each_noise_placement_leaves_the_group_some_spread_and_repeats(tiny_run):
+    for steps in ("all", "trained", "untrained"):
+        first, means = _variances(tiny_run, steps, True)
+        again, means_again = _variances(tiny_run, steps, True)
+        assert np.all(first > 0), steps
+        np.testing.assert_array_equal(first, again)
+        np.testing.assert_array_equal(means, means_again)
+
+
+def test_the_command_writes_one_row_per_placement(tiny_run, tmp_path):
+    _, overrides = tiny_run
+    args = ["--tasks", "geneval", "--prompts", "2", "--group-size", "3", "--output-dir", str(tmp_path)]
+    assert reward_variance_sources.main(args + [a for o in overrides for a in ("--set", o)]) == 0
+    table = pd.read_csv(tmp_path / "reward_variance_sources.csv")
+    assert list(table["placement"]) == list(reward_variance_sources.PLACEMENTS)
+    assert table.loc[0, "share_of_training_var"] == pytest.approx(1.0)
+    assert (tmp_path / "reward_variance_sources.md").read_text().count("| geneval |") == 5
