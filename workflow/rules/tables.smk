@@ -118,6 +118,7 @@ rule reproduce_table1:
     input:
         rules.table1.output,
         rules.efficiency.output,
+        rules.baselines.input if WITH_BASELINES else [],
 
 
 rule ablations:
