@@ -14,8 +14,15 @@ from superflow.config import dump_config
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 # SuperFlow exercises every shared decision: tracker-driven prompt draws and group sizes (from the
-# second epoch on, they depend on the gathered rewards) and step-level advantages.
-OVERRIDES = {"num_epochs": 2, "save_every": 1, "sample.prompts_per_epoch": 8, "train.lr": 3e-2}
+# second epoch on, they depend on the gathered rewards) and step-level advantages; shared starts
+# (one initial latent per group, drawn by the group's global index) must not depend on the split either.
+OVERRIDES = {
+    "num_epochs": 2,
+    "save_every": 1,
+    "sample.prompts_per_epoch": 8,
+    "train.lr": 3e-2,
+    "sample.same_initial_noise": True,
+}
 
 
 def _free_port() -> int:
