@@ -21,13 +21,13 @@ Usage::
 
     R=runs/pipeline/mini   # the study's world and bases
     python benchmarks/reward_variance_sources.py \
-        --task-set geneval model.path=R/miniflow/model data.train_prompts=R/world/geneval/train_metadata.jsonl \
-            data.test_prompts=R/world/geneval/test_metadata.jsonl \
-        --task-set ocr model.path=R/miniflow_signs_in_order/model data.train_prompts=R/world/ocr/ocr_train.txt \
-            data.test_prompts=R/world/ocr/ocr_test.txt \
-        --task-set preference model.path=R/miniflow/model reward.kwargs.path=R/preference \
-            data.train_prompts=R/world/geneval/train_metadata.jsonl \
-            data.test_prompts=R/world/geneval/test_metadata.jsonl
+        --task-set geneval model.path=$R/miniflow/model data.train_prompts=$R/world/geneval/train_metadata.jsonl \
+            data.test_prompts=$R/world/geneval/test_metadata.jsonl \
+        --task-set ocr model.path=$R/miniflow_signs_in_order/model data.train_prompts=$R/world/ocr/ocr_train.txt \
+            data.test_prompts=$R/world/ocr/ocr_test.txt \
+        --task-set preference model.path=$R/miniflow/model reward.kwargs.path=$R/preference \
+            data.train_prompts=$R/world/geneval/train_metadata.jsonl \
+            data.test_prompts=$R/world/geneval/test_metadata.jsonl
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from superflow.models import build_policy
 from superflow.prompts import load_prompts
 from superflow.reporting.markdown import to_markdown
 from superflow.rewards import get_reward
-from superflow.seeding import group_noise_generators, noise_generators
+from superflow.seeding import SHARED_START_STREAM, group_noise_generators, noise_generators
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe_machine
@@ -71,7 +71,7 @@ def within_group_variances(policy, reward, cfg, prompts, metadata, group_size, s
     variances, means = [], []
     for i, (prompt, meta) in enumerate(zip(prompts, metadata)):
         sde = noise_generators(seed, i, 1, group_size)
-        starts = group_noise_generators(seed, i, 8, [0] * group_size) if shared_start else None
+        starts = group_noise_generators(seed, i, SHARED_START_STREAM, [0] * group_size) if shared_start else None
         with torch.no_grad():
             traj = sample_trajectories(
                 policy,
@@ -80,7 +80,9 @@ def within_group_variances(policy, reward, cfg, prompts, metadata, group_size, s
                 num_steps=cfg.sample.num_steps,
                 guidance_scale=cfg.sample.guidance_scale,
                 noise_level=0.0 if steps == "none" else cfg.sample.noise_level,
+                sde_last_step=cfg.sample.sde_last_step,
                 sde_window=window.get(steps),
+                sde_type=cfg.sample.sde_type,
                 start_generators=starts,
             )
             scores, _ = reward(policy.decode(traj.final), [prompt] * group_size, [meta] * group_size)
@@ -91,6 +93,9 @@ def within_group_variances(policy, reward, cfg, prompts, metadata, group_size, s
 
 def run_task(task: str, args) -> list[dict]:
     cfg = load_config(f"preset:mini_{task}", args.set + [o for t, *rest in args.task_set if t == task for o in rest])
+    if cfg.sample.sde_window_size or cfg.algorithm.objective != "policy_gradient":
+        # under a drawn window (Flow-GRPO-Fast) or ODE rollouts (NFT) "training" is not what the trainer samples
+        raise SystemExit(f"{task}: measures Flow-GRPO-style rollouts (SDE at every step, the first steps trained)")
     policy, reward = build_policy(cfg), get_reward(cfg.reward.name, **cfg.reward.kwargs)
     prompts = load_prompts(cfg.data.train_prompts)
     chosen = np.random.default_rng(args.seed).choice(len(prompts), min(args.prompts, len(prompts)), replace=False)

@@ -14,15 +14,10 @@ from superflow.config import dump_config
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 # SuperFlow exercises every shared decision: tracker-driven prompt draws and group sizes (from the
-# second epoch on, they depend on the gathered rewards) and step-level advantages; shared starts
-# (one initial latent per group, drawn by the group's global index) must not depend on the split either.
-OVERRIDES = {
-    "num_epochs": 2,
-    "save_every": 1,
-    "sample.prompts_per_epoch": 8,
-    "train.lr": 3e-2,
-    "sample.same_initial_noise": True,
-}
+# second epoch on, they depend on the gathered rewards) and step-level advantages.
+OVERRIDES = {"num_epochs": 2, "save_every": 1, "sample.prompts_per_epoch": 8, "train.lr": 3e-2}
+# One initial latent per group, drawn by the group's global index, must not depend on the split either.
+SHARED_STARTS = {**OVERRIDES, "sample.same_initial_noise": True}
 
 
 def _free_port() -> int:
@@ -31,10 +26,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(nproc: int, model_dir: Path, run_dir: Path, prefix: Path, launcher: str = "torchrun") -> None:
+def _launch(
+    nproc: int, model_dir: Path, run_dir: Path, prefix: Path, launcher: str = "torchrun", overrides=OVERRIDES
+) -> None:
     run_dir.mkdir(parents=True)
     config = run_dir.parent / "config.yaml"
-    config.write_text(dump_config(tiny_config(model_dir, run_dir, method="superflow", **OVERRIDES)))
+    config.write_text(dump_config(tiny_config(model_dir, run_dir, method="superflow", **overrides)))
     if launcher == "torchrun":
         cmd = [
             sys.executable,
@@ -70,6 +67,10 @@ def runs(tiny_sd3_dir, tmp_path_factory):
     _launch(1, tiny_sd3_dir, root / "one" / "run", root / "one_rank")
     _launch(2, tiny_sd3_dir, root / "two" / "run", root / "two_rank")
     _launch(2, tiny_sd3_dir, root / "accelerate" / "run", root / "accelerate_rank", launcher="accelerate")
+    for nproc in (1, 2):
+        _launch(
+            nproc, tiny_sd3_dir, root / f"shared{nproc}" / "run", root / f"shared{nproc}_rank", overrides=SHARED_STARTS
+        )
     one = torch.load(root / "one_rank0.pt")
     two = [torch.load(root / f"two_rank{r}.pt") for r in (0, 1)]
     return one, two, root
@@ -125,3 +126,15 @@ def test_accelerate_launch_trains_like_torchrun(runs):
     assert via_accelerate["group_sizes"] == via_torchrun["group_sizes"]
     for a, b in zip(via_accelerate["params"], via_torchrun["params"]):
         assert torch.equal(a, b)
+
+
+def test_shared_starts_do_not_depend_on_the_split_across_ranks(runs):
+    *_, root = runs
+    one, two = torch.load(root / "shared1_rank0.pt"), torch.load(root / "shared2_rank0.pt")
+    assert two["world_size"] == 2 and two["group_sizes"] == one["group_sizes"]
+    torch.testing.assert_close(two["rewards"], one["rewards"], rtol=1e-4, atol=1e-6)
+    for a, b in zip(two["params"], one["params"]):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+    # the shared starts changed what was sampled (else this repeats test_two_processes_match_one)
+    own_starts = torch.load(root / "one_rank0.pt")
+    assert one["rewards"] != own_starts["rewards"]

@@ -72,3 +72,36 @@ def test_the_command_writes_one_row_per_placement(tiny_run, tmp_path):
     assert list(table["placement"]) == list(reward_variance_sources.PLACEMENTS)
     assert table.loc[0, "share_of_training_var"] == pytest.approx(1.0)
     assert (tmp_path / "reward_variance_sources.md").read_text().count("| geneval |") == 5
+
+
+def test_each_placement_makes_its_steps_stochastic(tiny_run, monkeypatch):
+    """4 steps, timestep_fraction 0.5: steps 0-1 are the trained ones, 2-3 the rest."""
+    seen = []
+    real = reward_variance_sources.sample_trajectories
+
+    def recording(*args, **kwargs):
+        seen.append((kwargs["sde_window"], kwargs["noise_level"] > 0, kwargs["start_generators"] is not None))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reward_variance_sources, "sample_trajectories", recording)
+    expected = {
+        "training": (None, True, False),
+        "shared_start": (None, True, True),
+        "trained_steps_only": ((0, 2), True, True),
+        "untrained_steps": ((2, 2), True, True),
+        "start_only": (None, False, False),
+    }
+    for name, (steps, shared) in reward_variance_sources.PLACEMENTS.items():
+        seen.clear()
+        _variances(tiny_run, steps, shared)
+        assert set(seen) == {expected[name]}, name
+
+
+@pytest.mark.parametrize("method", ["nft", "flowgrpo_fast"])
+def test_other_rollouts_than_flowgrpo_s_are_refused(tiny_run, tmp_path, method):
+    _, overrides = tiny_run
+    with pytest.raises(SystemExit, match="Flow-GRPO-style rollouts"):
+        reward_variance_sources.main(
+            ["--tasks", "geneval", "--output-dir", str(tmp_path), "--set", f"method={method}"]
+            + [a for o in overrides for a in ("--set", o)]
+        )
