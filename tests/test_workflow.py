@@ -173,10 +173,15 @@ def test_the_baselines_target_trains_the_newer_methods_next_to_flowgrpo_and_supe
 @pytest.mark.parametrize("with_baselines", ["true", "false"])
 def test_with_baselines_puts_the_baselines_into_reproduce_table1(tmp_path, with_baselines):
     work = workdir_for(tmp_path / "work")
-    jobs = planned_jobs(snakemake(work, "-n", "reproduce_table1", "--config", f"with_baselines={with_baselines}"))
+    result = snakemake(work, "-n", "-p", "reproduce_table1", "--config", f"with_baselines={with_baselines}")
+    jobs = planned_jobs(result)
     # Table 1's 27 runs, plus the baselines' 36 when asked (Flow-GRPO and SuperFlow are shared)
     assert jobs["train"] == (27 + 4 * 3 * 3 if with_baselines == "true" else 27)
     assert jobs.get("baseline_table", 0) == (with_baselines == "true")
+    # ...and Table 1 itself then lists them next to the methods
+    table1 = [line for line in (result.stdout + result.stderr).splitlines() if "--csv results/table1.csv" in line]
+    assert len(table1) == 1 and "--run ocr flowspo 2 " in table1[0]
+    assert ("--run ocr nft 2 " in table1[0]) == (with_baselines == "true")
 
 
 def test_a_variant_s_task_set_reaches_only_that_task_s_runs(tmp_path):

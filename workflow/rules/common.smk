@@ -30,6 +30,7 @@ BASELINE_VARIANTS = [m for m in ("flowgrpo", "superflow") if m in METHODS] + BAS
 BASELINE_FIGURES_DONE = f"{RUNS}/baseline_figures.done"
 # Off by default: the baselines' 36 runs would take the mini study past its 90 minutes.
 WITH_BASELINES = str(config.get("with_baselines", False)).lower() == "true"
+TABLE1_VARIANTS = METHODS + (BASELINES if WITH_BASELINES else [])
 # Training runs may be methods (Table 1), ablations or the newer baselines: one rule trains them all.
 VARIANTS = {**config["methods"], **(config.get("ablations") or {}), **(config.get("baselines") or {})}
 for _name, _variant in VARIANTS.items():

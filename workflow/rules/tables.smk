@@ -13,7 +13,7 @@ REPORT_COMMAND = (
 
 rule table1:
     input:
-        unpack(lambda wc: run_files(METHODS)),
+        unpack(lambda wc: run_files(TABLE1_VARIANTS)),
         base=expand(f"{RESULTS}/evaluations/{{task}}/base.json", task=TASKS),
     output:
         csv=f"{RESULTS}/table1.csv",
@@ -21,7 +21,7 @@ rule table1:
         md=report(f"{RESULTS}/table1.md", caption="../report/table1.rst", category="Tables"),
     params:
         kind="table1",
-        arguments=report_arguments(METHODS),
+        arguments=report_arguments(TABLE1_VARIANTS),
     log:
         f"{RUNS}/logs/table1.log",
     conda:
