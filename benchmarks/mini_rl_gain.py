@@ -70,6 +70,7 @@ from superflow.rewards.ocr import ocr_target
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe_machine
+from task_options import add_task_set_option
 
 TASKS = {"geneval": "preset:mini_geneval", "ocr": "preset:mini_ocr", "preference": "preset:mini_preference"}
 #: Each arm's overrides on top of the task's preset.
@@ -270,14 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side, one core each")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every run")
-    parser.add_argument(
-        "--task-set",
-        nargs="+",
-        action="append",
-        default=[],
-        metavar="TASK KEY=VALUE",
-        help="overrides for one task's runs and evaluations, after --set (repeatable; e.g. its own base model)",
-    )
+    add_task_set_option(parser, "one task's runs and evaluations")
     parser.add_argument("--runs-dir", default=None, help="default runs/mini_rl_gain (runs/mini_rl_gain_validation)")
     parser.add_argument(
         "--output-dir", default=None, help="default results/mini_rl_gain (results/mini_rl_gain_validation)"

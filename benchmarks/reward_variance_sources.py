@@ -52,6 +52,7 @@ from superflow.seeding import SHARED_START_STREAM, group_noise_generators, noise
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import describe_machine
+from task_options import add_task_set_option
 
 #: name -> (which steps are stochastic: "all", "trained", "untrained" or "none"; one start per group?)
 PLACEMENTS = {
@@ -128,14 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--group-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
-    parser.add_argument(
-        "--task-set",
-        nargs="+",
-        action="append",
-        default=[],
-        metavar="TASK KEY=VALUE",
-        help="overrides for one task, after --set (repeatable; e.g. its own base model)",
-    )
+    add_task_set_option(parser, "one task")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--name", default="reward_variance_sources")
     parser.add_argument("--output-dir", default="results/benchmarks")
