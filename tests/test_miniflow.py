@@ -29,11 +29,16 @@ PROMPTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def net():
+def _tiny_net() -> MiniFlowNet:
+    """A small untrained MiniFlow, the same weights every call."""
     torch.manual_seed(0)
     tok = PromptTokenizer.build(PROMPTS, characters="K7AB")
     return MiniFlowNet(MiniFlowConfig(channels=(16, 32, 32), vocab=tok.vocab))
+
+
+@pytest.fixture(scope="module")
+def net():
+    return _tiny_net()
 
 
 def test_tokenizer_spells_quoted_text_and_maps_unknown_words():
@@ -285,9 +290,7 @@ def test_the_newer_baselines_raise_miniflow_s_demo_reward_and_their_shuffled_con
     the first three epochs -> the last three; rewards / rewards permuted within each epoch):
     Flow-GRPO-Fast +0.020 / -0.000, NFT +0.158 / -0.044, SuperFlow + NFT +0.152 / +0.001,
     AWM +0.143 / -0.014."""
-    torch.manual_seed(0)
-    fresh = MiniFlowNet(MiniFlowConfig(channels=(16, 32, 32), vocab=PromptTokenizer.build(PROMPTS, "K7AB").vocab))
-    save_miniflow(fresh, tmp_path / "m")
+    save_miniflow(_tiny_net(), tmp_path / "m")  # not the module's net: the rewards measured need its exact weights
     prompts = tmp_path / "p.txt"
     prompts.write_text("\n".join(PROMPTS) + "\n")
     shape = ["num_epochs=6", "sample.prompts_per_epoch=4", "sample.group_size=8", "sample.batch_size=16"]

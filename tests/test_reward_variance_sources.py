@@ -21,13 +21,14 @@ PROMPTS = ["a photo of a red circle", "a photo of two blue squares", 'a sign tha
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
+    """Config overrides for a tiny untrained MiniFlow on the colour reward (4 steps, the first 2 trained)."""
     folder = tmp_path_factory.mktemp("variance")
     torch.manual_seed(0)
     net = MiniFlowNet(MiniFlowConfig(channels=(16, 32, 32), vocab=PromptTokenizer.build(PROMPTS, "K7").vocab))
     save_miniflow(net, folder / "m")
     prompts = folder / "p.txt"
     prompts.write_text("\n".join(PROMPTS) + "\n")
-    overrides = [
+    return [
         f"model.path={folder / 'm'}",
         "model.dtype=float32",
         f"data.train_prompts={prompts}",
@@ -37,35 +38,38 @@ def tiny_run(tmp_path_factory):
         "sample.num_steps=4",
         "train.timestep_fraction=0.5",
     ]
-    return folder, overrides
 
 
-def _variances(tiny_run, steps, shared):
-    _, overrides = tiny_run
-    cfg = load_config("preset:mini_geneval", overrides)
-    policy, reward = build_policy(cfg), get_reward(cfg.reward.name, **cfg.reward.kwargs)
+@pytest.fixture(scope="module")
+def tiny_parts(tiny_run):
+    cfg = load_config("preset:mini_geneval", tiny_run)
+    return cfg, build_policy(cfg), get_reward(cfg.reward.name, **cfg.reward.kwargs)
+
+
+def _variances(tiny_parts, steps, shared):
+    cfg, policy, reward = tiny_parts
     metadata = [{}] * len(PROMPTS)
     return reward_variance_sources.within_group_variances(policy, reward, cfg, PROMPTS, metadata, 4, steps, shared)
 
 
-def test_without_any_noise_a_shared_start_gives_identical_images(tiny_run):
-    variances, _ = _variances(tiny_run, "none", True)
+def test_without_any_noise_a_shared_start_gives_identical_images(tiny_parts):
+    variances, _ = _variances(tiny_parts, "none", True)
     assert np.all(variances == 0)
-    own_starts, _ = _variances(tiny_run, "none", False)
+    own_starts, _ = _variances(tiny_parts, "none", False)
     assert np.all(own_starts > 0)
 
 
-def test_each_noise_placement_leaves_the_group_some_spread_and_repeats(tiny_run):
+def test_each_noise_placement_leaves_the_group_some_spread_and_repeats(tiny_parts):
     for steps in ("all", "trained", "untrained"):
-        first, means = _variances(tiny_run, steps, True)
-        again, means_again = _variances(tiny_run, steps, True)
+        first, means = _variances(tiny_parts, steps, True)
+        again, means_again = _variances(tiny_parts, steps, True)
         assert np.all(first > 0), steps
         np.testing.assert_array_equal(first, again)
         np.testing.assert_array_equal(means, means_again)
 
 
 def test_the_command_writes_one_row_per_placement(tiny_run, tmp_path):
-    _, overrides = tiny_run
+    overrides = tiny_run
     args = ["--tasks", "geneval", "--prompts", "2", "--group-size", "3", "--output-dir", str(tmp_path)]
     assert reward_variance_sources.main(args + [a for o in overrides for a in ("--set", o)]) == 0
     table = pd.read_csv(tmp_path / "reward_variance_sources.csv")
@@ -74,7 +78,7 @@ def test_the_command_writes_one_row_per_placement(tiny_run, tmp_path):
     assert (tmp_path / "reward_variance_sources.md").read_text().count("| geneval |") == 5
 
 
-def test_each_placement_makes_its_steps_stochastic(tiny_run, monkeypatch):
+def test_each_placement_makes_its_steps_stochastic(tiny_parts, monkeypatch):
     """4 steps, timestep_fraction 0.5: steps 0-1 are the trained ones, 2-3 the rest."""
     seen = []
     real = reward_variance_sources.sample_trajectories
@@ -93,13 +97,13 @@ def test_each_placement_makes_its_steps_stochastic(tiny_run, monkeypatch):
     }
     for name, (steps, shared) in reward_variance_sources.PLACEMENTS.items():
         seen.clear()
-        _variances(tiny_run, steps, shared)
+        _variances(tiny_parts, steps, shared)
         assert set(seen) == {expected[name]}, name
 
 
 @pytest.mark.parametrize("method", ["nft", "flowgrpo_fast"])
 def test_other_rollouts_than_flowgrpo_s_are_refused(tiny_run, tmp_path, method):
-    _, overrides = tiny_run
+    overrides = tiny_run
     with pytest.raises(SystemExit, match="Flow-GRPO-style rollouts"):
         reward_variance_sources.main(
             ["--tasks", "geneval", "--output-dir", str(tmp_path), "--set", f"method={method}"]
