@@ -252,6 +252,11 @@ class Config:
         "flowgrpo",
     )
     seed: int = _help("Seed of every random stream of the run.", 0)
+    data_seed: int | None = _help(
+        "Seed of the epochs' prompt draws; None: `seed`. Fixed across seeds, the runs see the same prompts in the "
+        "same order and differ in their noise only (it separates the prompt draw's share of the seed spread).",
+        None,
+    )
     num_epochs: int = _help("Training epochs (one epoch = sample, score, update).", 100)
     output_dir: str = _help("Run folder: metrics.jsonl, checkpoints/, lora/, config.yaml.", "runs/default")
     save_every: int = _help("Checkpoint every N epochs (and at the end).", 10)

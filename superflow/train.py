@@ -114,7 +114,7 @@ class Trainer:
             cfg.sample.prompts_per_epoch,
             budget=cfg.budget,
             group_size=cfg.sample.group_size,
-            rng=np.random.default_rng([cfg.seed, epoch, 0]),
+            rng=np.random.default_rng([cfg.seed if cfg.data_seed is None else cfg.data_seed, epoch, 0]),
             weights=self.prompt_weights,
         )
 
