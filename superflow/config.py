@@ -251,7 +251,7 @@ class Config:
         "'flowgrpo', 'flowspo', 'superflow', 'nft', 'awm' or 'superflow_nft': the algorithm switches' defaults.",
         "flowgrpo",
     )
-    seed: int = _help("Seed of every random stream of the run.", 0)
+    seed: int = _help("Seed of every random stream of the run (of all but the prompt draws when data_seed is set).", 0)
     data_seed: int | None = _help(
         "Seed of the epochs' prompt draws; None: `seed`. Fixed across seeds, the runs see the same prompts in the "
         "same order and differ in their noise only (it separates the prompt draw's share of the seed spread).",
