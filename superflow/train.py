@@ -3,9 +3,8 @@
 An epoch: choose prompts and group sizes, sample trajectories with the SDE, score them, turn rewards
 into trajectory advantages and then step-level advantages, run the clipped policy-gradient updates,
 update the per-prompt trackers, log one JSON line of metrics, and checkpoint atomically. Every random
-draw of an epoch is derived from ``(seed, epoch)`` (its prompts from ``(data_seed, epoch)`` when
-``data_seed`` is set) and every image's noise from its own generator, so a resumed run repeats the
-numbers of an uninterrupted one.
+draw of an epoch comes from ``(seed, epoch)`` (its prompts from ``data_seed`` if set) and every image's
+noise from its own generator, so a resumed run repeats the numbers of an uninterrupted one.
 """
 
 from __future__ import annotations
