@@ -1,6 +1,6 @@
 """Where a finished study's time and memory went, and what each method spent to reach the target.
 
-    snakemake --cores all reproduce_table1 && python benchmarks/pipeline_costs.py
+    snakemake --cores all reproduce_table1 && python benchmarks/pipeline_costs.py --variants flowgrpo flowspo superflow
 
 Reads the `benchmark:` files Snakemake wrote for every job (wall-clock, CPU time, peak RSS) and the
 study's efficiency table (steps, images, reward calls and training wall-clock to reach Flow-GRPO's
@@ -44,15 +44,31 @@ def read_job_benchmarks(folder: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def only_variants(jobs: pd.DataFrame, variants: list[str]) -> pd.DataFrame:
+    """The jobs of these variants (job names are STAGE/TASK/VARIANT/seedN) and the jobs every variant
+    shares (pretraining, the preference model, base evaluations): the study's cost when the baselines
+    or ablations ran in the same folder."""
+    variant = jobs.job.str.split("/").map(lambda parts: parts[2] if len(parts) == 4 else None)
+    return jobs[variant.isna() | variant.isin(variants)].reset_index(drop=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", default="runs/pipeline/mini", help="the study's run folder (config key 'runs')")
     parser.add_argument("--results", default="results", help="the study's results folder (config key 'results')")
     parser.add_argument("--output-dir", default="results/benchmarks")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        help="only these variants' training and evaluation jobs (Table 1's: flowgrpo flowspo superflow); "
+        "default: every job",
+    )
     args = parser.parse_args(argv)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     jobs = read_job_benchmarks(Path(args.runs) / "benchmarks")
+    if args.variants:
+        jobs = only_variants(jobs, args.variants)
     jobs.to_csv(out / "pipeline_jobs.csv", index=False)
     stages = (
         jobs.groupby("stage")
