@@ -302,3 +302,30 @@ def test_the_newer_baselines_raise_miniflow_s_demo_reward_and_their_shuffled_con
         rewards = np.array([m["reward_mean"] for m in Trainer(load_config(None, overrides), progress=False).run()])
         gains[shuffle] = rewards[-3:].mean() - rewards[:3].mean()
     assert gains[False] > 0.01 and gains[True] < 0.01 and gains[False] > gains[True] + 0.01, gains
+
+
+def test_training_forwards_swap_the_attention_kernel_not_the_values(net):
+    """With gradients MiniFlow runs attention on the plain softmax kernel (CPU flash attention's backward
+    costs 7x its forward at these shapes); the values and gradients are flash's within float rounding."""
+    trained = copy.deepcopy(net)
+    with torch.no_grad():
+        for p in trained.parameters():
+            if not p.any():
+                p.normal_(0, 0.05, generator=torch.Generator().manual_seed(p.numel()))
+    ids, mask = PromptTokenizer.build(PROMPTS, characters="K7AB")(PROMPTS)
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    sigma = torch.full((4,), 0.6)
+    flash_on = []
+    hook = trained.attn_mid.register_forward_hook(lambda *_: flash_on.append(torch.backends.cuda.flash_sdp_enabled()))
+    with torch.no_grad():
+        sampled = trained(x, sigma, ids, mask)
+    trained_out = trained(x, sigma, ids, mask)
+    hook.remove()
+    assert flash_on == [True, False]
+    torch.testing.assert_close(trained_out, sampled, rtol=1e-5, atol=1e-5)
+    params = [p for p in trained.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(trained_out.square().sum(), params)
+    with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.FLASH_ATTENTION):
+        flash_grads = torch.autograd.grad(trained._forward(x, sigma, ids, mask).square().sum(), params)
+    for g, f in zip(grads, flash_grads):
+        assert (g - f).norm() <= 1e-4 * f.norm() + 1e-9

@@ -7,9 +7,11 @@ exactly as a user recovers a killed run; everything else is checked on what it t
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -141,6 +143,35 @@ def test_a_base_of_its_own_may_set_its_steps_and_its_share_of_signs(tmp_path):
     result = snakemake(workdir_for(tmp_path / "work"), "-n", "-p", "--configfile", str(own), "--", base)
     text = result.stdout + result.stderr
     assert "--steps 680 " in text and "--text-fraction 1 --position-aware" in text
+
+
+def test_published_bases_stand_in_for_pretraining_only_where_their_settings_match(tmp_path):
+    # What publish_bases would record for each base, read off its planned command...
+    pretrained_here = ["--config", "world={published_bases: null}"]
+    plan = snakemake(workdir_for(tmp_path / "plan"), "-n", "-p", *pretrained_here, "--", "publish_bases")
+    command = next(line for line in (plan.stdout + plan.stderr).splitlines() if "superflow publish-bases" in line)
+    words = shlex.split(command.split("superflow publish-bases", 1)[1].split(">")[0])
+    settings = {words[i + 1]: json.loads(words[i + 3]) for i, word in enumerate(words) if word == "--base"}
+    assert set(settings) == {"miniflow", "miniflow_signs_in_order", "preference"}
+    assert settings["miniflow_signs_in_order"]["position_aware"] is True and settings["miniflow"]["seed"] == 0
+    # ...published, but the OCR base made with other widths: that one is pretrained, the others installed.
+    settings["miniflow_signs_in_order"]["channels"] = [8, 8, 8]
+    published = tmp_path / "published"
+    published.mkdir()
+    manifest = {"bases": {name: {"settings": made, "files": {}} for name, made in settings.items()}}
+    (published / "manifest.json").write_text(json.dumps(manifest))
+    work = workdir_for(tmp_path / "work")
+    result = snakemake(work, "-n", "--config", f"world={{published_bases: {published}}}", "--", "reproduce_table1")
+    jobs = planned_jobs(result)
+    assert jobs["install_published_base"] == 2 and jobs["pretrain"] == 1 and "preference_model" not in jobs
+    assert "miniflow_signs_in_order made with channels [8, 8, 8] (here [" in result.stderr
+    # Another world seed uses none of them; a folder without a manifest is an error that says what to do.
+    another_world = f"world={{seed: 1, published_bases: {published}}}"
+    other = snakemake(work, "-n", "--config", another_world, "--", "reproduce_table1")
+    assert "install_published_base" not in planned_jobs(other) and "seed 0 (here 1)" in other.stderr
+    missing = snakemake(work, "-n", "--config", "world={published_bases: nowhere}", "--", "bases", check=False)
+    assert missing.returncode != 0 and "cannot read nowhere/manifest.json" in missing.stdout + missing.stderr
+    assert "world.published_bases: null" in missing.stdout + missing.stderr
 
 
 def test_a_variant_name_in_two_groups_is_refused(tmp_path):

@@ -1,4 +1,5 @@
-"""The mini world's commands: ``world`` (prompt splits), ``pretrain`` (MiniFlow), ``train-preference``."""
+"""The mini world's commands: ``world`` (prompt splits), ``pretrain`` (MiniFlow), ``train-preference``,
+and ``publish-bases`` / ``install-base`` (pretrained bases shipped with the repository)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,30 @@ def _cmd_train_preference(args) -> int:
     )
     save_preference_model(model, args.output_dir, extra={"training": report, "seed": args.seed, "steps": args.steps})
     print(json.dumps(report))
+    return 0
+
+
+def _cmd_publish_bases(args) -> int:
+    import json
+
+    from superflow.world.published import publish
+
+    sources, settings = {}, {}
+    for name, folder, made_with in args.base:
+        try:
+            settings[name] = json.loads(made_with)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--base {name}: the settings are not JSON ({err}): {made_with!r}") from None
+        sources[name] = Path(folder)
+    print(f"published bases written: {publish(sources, settings, Path(args.output_dir))}")
+    return 0
+
+
+def _cmd_install_base(args) -> int:
+    from superflow.world.published import install
+
+    folder = install(Path(args.published), args.name, Path(args.output_dir))
+    print(f"published base {args.name!r} installed in {folder}")
     return 0
 
 
@@ -140,3 +165,21 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_train_preference)
+
+    p = sub.add_parser("publish-bases", help="copy pretrained bases into a folder with a manifest of their settings")
+    p.add_argument(
+        "--base",
+        nargs=3,
+        action="append",
+        required=True,
+        metavar=("NAME", "FOLDER", "SETTINGS_JSON"),
+        help="a base's name, its folder, and the settings (JSON) a study must match to use it; repeatable",
+    )
+    p.add_argument("--output-dir", required=True)
+    p.set_defaults(func=_cmd_publish_bases)
+
+    p = sub.add_parser("install-base", help="copy one published base into a study's runs folder, checking its files")
+    p.add_argument("--published", required=True, help="a folder written by `superflow publish-bases`")
+    p.add_argument("--name", required=True, help="the base's name in its manifest")
+    p.add_argument("--output-dir", required=True)
+    p.set_defaults(func=_cmd_install_base)

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from superflow.flow.schedule import sd3_sigmas
 from superflow.models.base import Conditioning, FlowPolicy, guided_velocity, pick_device
@@ -212,6 +213,15 @@ class MiniFlowNet(nn.Module):
         nn.init.zeros_(self.conv_out.bias)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # With gradients, PyTorch's CPU flash-attention backward costs 7x its forward at these shapes
+        # (24 keys): the plain softmax kernel makes a training step 23% faster, same values to bf16
+        # rounding. Without gradients flash stays: it is the faster forward.
+        if torch.is_grad_enabled() and x.device.type == "cpu":
+            with sdpa_kernel(SDPBackend.MATH):
+                return self._forward(x, sigma, ids, mask)
+        return self._forward(x, sigma, ids, mask)
+
+    def _forward(self, x, sigma, ids, mask):
         tokens, mask, pooled = self.prompt_encoder(ids, mask)
         cond = self.time_mlp(_timestep_embedding(sigma, 64)) + self.text_proj(pooled)
         h0 = self.down0(self.conv_in(x), cond)

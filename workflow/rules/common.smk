@@ -1,7 +1,10 @@
 # Shared helpers: config validation and the paths and arguments every other rule file uses.
 
+import json
 import os
+import re
 import shlex
+import sys
 
 from snakemake.utils import validate
 
@@ -71,6 +74,68 @@ def base_settings(folder):
     if name and name not in bases:
         raise ValueError(f"no base {name!r} under world.bases (known: {', '.join(bases) or 'none'})")
     return {**WORLD, **bases.get(name, {})}
+
+
+# The settings a base is made with, schema defaults filled in: what a published base must match.
+WORLD_SETTINGS = {"seed": None, "n_train": None, "n_test": None, "text_lengths": [2, 3]}
+PRETRAIN_SETTINGS = {
+    "pretrain_steps": None,
+    "pretrain_batch_size": None,
+    "caption_noise": 0,
+    "sign_noise": "substitute",
+    "channels": [32, 64, 128],
+    "text_fraction": 0.4,
+    "position_aware": False,
+}
+BASE_NAMES = sorted({os.path.basename(base_folder(task)) for task in TASKS}) if WORLD else []
+
+
+def published_settings(name):
+    """``name``'s settings in this study: the world's, then its pretraining's (or the preference model's steps)."""
+    if name == "preference":
+        wanted, source = {**WORLD_SETTINGS, "preference_steps": None}, WORLD
+    else:
+        wanted, source = {**WORLD_SETTINGS, **PRETRAIN_SETTINGS}, base_settings(name)
+    return {key: source.get(key, default) for key, default in wanted.items()}
+
+
+def published_target(name):
+    """Where a base lands under the runs folder (a MiniFlow's weights sit in its ``model`` subfolder)."""
+    return name if name == "preference" else f"{name}/model"
+
+
+def published_folder(name):
+    return f"{RUNS}/{published_target(name)}"
+
+
+def published_name(target):
+    return target.split("/")[0]
+
+
+def published_bases():
+    """The bases this study installs from world.published_bases (name -> folder): those made with its settings."""
+    folder = WORLD.get("published_bases")
+    if not folder or str(folder).lower() in ("null", "none"):  # --config values arrive as strings
+        return {}
+    path = os.path.join(folder, "manifest.json")
+    try:
+        with open(path) as handle:
+            published = json.load(handle)["bases"]
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(
+            f"world.published_bases: cannot read {path} ({err}); "
+            "set world.published_bases: null to pretrain the bases instead"
+        ) from None
+    usable = {}
+    for name in BASE_NAMES + ["preference"]:
+        made = (published.get(name) or {}).get("settings", {})
+        differ = [f"{k} {made.get(k)!r} (here {v!r})" for k, v in published_settings(name).items() if made.get(k) != v]
+        if name in published and not differ:
+            usable[name] = os.path.join(folder, name)
+        else:
+            why = f"made with {', '.join(differ)}" if name in published else "not published there"
+            print(f"world.published_bases: {name} {why}; building it here", file=sys.stderr)
+    return usable
 
 
 def model_path(task):
