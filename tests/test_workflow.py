@@ -74,8 +74,10 @@ def test_dry_run_plans_the_whole_study(scale, tmp_path):
     runs = 27 if scale == "mini" else 9  # 3 tasks x 3 methods x the scale's seeds (mini: 3, paper: 1)
     assert jobs["train"] == runs and jobs["evaluate_run"] == runs and jobs["evaluate_base"] == 3
     if scale == "mini":
-        # the world's base and the OCR analogue's own (world.bases.signs_in_order)
-        assert jobs["pretrain"] == 2 and jobs["preference_model"] == 1 and jobs["world"] == 1
+        # the world's base, the OCR analogue's own (world.bases.signs_in_order) and the preference
+        # model, installed from the published bases (data/mini_bases/world0): nothing is pretrained
+        assert jobs["install_published_base"] == 3 and jobs["world"] == 1
+        assert "pretrain" not in jobs and "preference_model" not in jobs
     else:
         assert jobs["geneval_train_prompts"] == 1 and jobs["ocr_train_prompts"] == 1 and "pretrain" not in jobs
     # Paper-scale training asks the scheduler for a GPU per job.
@@ -107,7 +109,8 @@ def test_a_fresh_clone_with_committed_results_reruns_the_study(tmp_path):
 def test_mini_world_shape_and_the_task_bases_reach_the_pretraining_commands(tmp_path):
     runs = "runs/pipeline/mini"
     bases = [f"{runs}/miniflow/model/model.pt", f"{runs}/miniflow_signs_in_order/model/model.pt"]
-    result = snakemake(workdir_for(tmp_path / "work"), "-n", "-p", *bases)
+    pretrained_here = ["--config", "world={published_bases: null}"]
+    result = snakemake(workdir_for(tmp_path / "work"), "-n", "-p", *pretrained_here, "--", *bases)
     text = result.stdout + result.stderr
     assert "--text-lengths 2 3" in text  # the world rule
     assert "--output-dir runs/pipeline/mini/miniflow --steps 1700 " in text

@@ -253,7 +253,11 @@ MINIFLOW_WEIGHTS = WeightSpec(
     env_var="SUPERFLOW_MINIFLOW_PATH",
     repo_id=None,
     required_files=("config.json", "model.pt"),
-    how_to_obtain="Pretrain it with `superflow pretrain --output-dir DIR` (about 35 minutes on one CPU core).",
+    how_to_obtain=(
+        "Install the published base (`superflow install-base --published data/mini_bases/world0 --name miniflow "
+        "--output-dir DIR`), or pretrain one with `superflow pretrain --output-dir DIR` "
+        "(about 20-30 minutes on one CPU core)."
+    ),
 )
 
 

@@ -15,6 +15,7 @@ import os
 import platform
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,12 @@ def publish(sources: Mapping[str, Path], settings: Mapping[str, dict[str, Any]],
         }
     manifest = {
         "bases": entries,
-        "made_on": {"cpu": _cpu_name(), "torch": torch.__version__, "superflow": superflow.__version__},
+        "made_on": {
+            "cpu": _cpu_name(),
+            "torch": torch.__version__,
+            "superflow": superflow.__version__,
+            "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        },
     }
     _write_atomically(output / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return output / MANIFEST

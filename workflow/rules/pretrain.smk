@@ -41,12 +41,13 @@ if WORLD:
         rule install_published_base:
             input:
                 manifest=f"{WORLD['published_bases']}/manifest.json",
+                weights=lambda wc: f"{PUBLISHED[published_name(wc.published)]}/model.pt",
             output:
                 f"{RUNS}/{{published}}/model.pt",
             wildcard_constraints:
                 published="|".join(re.escape(published_target(name)) for name in PUBLISHED),
             params:
-                published=WORLD["published_bases"],
+                published=lambda wc, input: os.path.dirname(input.manifest),
                 name=lambda wc: published_name(wc.published),
                 folder=lambda wc, output: os.path.dirname(output[0]),
             log:
