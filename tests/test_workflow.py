@@ -250,7 +250,7 @@ def test_awm_in_the_mini_study_trains_at_half_of_each_task_preset_s_lr():
 def test_seeds_from_the_command_line_set_the_runs(tmp_path):
     work = workdir_for(tmp_path / "work")
     jobs = planned_jobs(snakemake(work, "-n", "reproduce_table1", "--config", "seeds=[0]"))
-    assert jobs["train"] == 9 and jobs["evaluate_run"] == 9 and jobs["pretrain"] == 2
+    assert jobs["train"] == 9 and jobs["evaluate_run"] == 9 and jobs["install_published_base"] == 3
     jobs = planned_jobs(snakemake(work, "-n", "reproduce_table1", "--config", "seeds=[0,1,2,3]"))
     assert jobs["train"] == 36 and jobs["evaluate_run"] == 36
 

@@ -41,7 +41,6 @@ if WORLD:
         rule install_published_base:
             input:
                 manifest=f"{WORLD['published_bases']}/manifest.json",
-                weights=lambda wc: f"{PUBLISHED[published_name(wc.published)]}/model.pt",
             output:
                 f"{RUNS}/{{published}}/model.pt",
             wildcard_constraints:
