@@ -91,7 +91,7 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -117,7 +117,7 @@ def save_checkpoint(folder: Path, epoch: int, state: dict[str, Any], meta: dict[
             torch.save(state, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        files = {STATE_FILE: {"bytes": (tmp / STATE_FILE).stat().st_size, "sha256": _sha256(tmp / STATE_FILE)}}
+        files = {STATE_FILE: {"bytes": (tmp / STATE_FILE).stat().st_size, "sha256": sha256_file(tmp / STATE_FILE)}}
         atomic_write_text(tmp / META_FILE, json.dumps({"epoch": epoch, **meta, "files": files}, indent=2))
         _fsync_dir(tmp)
     except BaseException as err:  # a full disk, a lost mount, a signal: leave no half-written folder behind
@@ -177,7 +177,7 @@ def validate_checkpoint(path: Path) -> dict[str, Any]:
         size = state_path.stat().st_size
         if size != expected["bytes"]:
             raise CheckpointError(f"{state_path}: {size} bytes, its {META_FILE} records {expected['bytes']}")
-        if _sha256(state_path) != expected["sha256"]:
+        if sha256_file(state_path) != expected["sha256"]:
             raise CheckpointError(f"{state_path}: content differs from the SHA-256 its {META_FILE} records")
     return meta
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import uuid
 from collections.abc import Sequence
@@ -51,6 +52,17 @@ def _require(backend: str):
             f"log.backends has {backend!r} but the {package} package is not installed: "
             f"pip install 'superflow[{extra}]' (or drop {backend!r} from log.backends)"
         ) from None
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def git_commit(cwd: Path | None = None) -> str | None:

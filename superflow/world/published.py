@@ -9,10 +9,8 @@ only where those settings equal the study's own and pretrains it otherwise.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import platform
 import shutil
 import tempfile
 import time
@@ -20,27 +18,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from superflow.checkpoint import atomic_write_text, sha256_file
 from superflow.files import read_json
+from superflow.run_logging import cpu_name
 
 MANIFEST = "manifest.json"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def publish(sources: Mapping[str, Path], settings: Mapping[str, dict[str, Any]], output: Path) -> Path:
@@ -71,18 +53,19 @@ def publish(sources: Mapping[str, Path], settings: Mapping[str, dict[str, Any]],
             shutil.copy2(path, target)
         entries[name] = {
             "settings": dict(settings[name]),
-            "files": {str(p.relative_to(source)): sha256(p) for p in files},
+            "files": {str(p.relative_to(source)): sha256_file(p) for p in files},
         }
     manifest = {
         "bases": entries,
         "made_on": {
-            "cpu": _cpu_name(),
+            "cpu": cpu_name(),
             "torch": torch.__version__,
             "superflow": superflow.__version__,
             "date": time.strftime("%Y-%m-%d", time.gmtime()),
         },
     }
-    _write_atomically(output / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    output.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(output / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return output / MANIFEST
 
 
@@ -109,7 +92,7 @@ def install(folder: Path, name: str, destination: Path) -> Path:
         path = source / relative
         if not path.is_file():
             raise FileNotFoundError(f"published base {name!r}: {path} is missing (listed in {folder / MANIFEST})")
-        if sha256(path) != expected:
+        if sha256_file(path) != expected:
             raise ValueError(
                 f"published base {name!r}: {path} does not match its sha256 in {folder / MANIFEST} "
                 "(a Git LFS pointer, a partial checkout or an edited file)"
@@ -127,10 +110,3 @@ def install(folder: Path, name: str, destination: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return destination
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

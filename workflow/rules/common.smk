@@ -76,27 +76,28 @@ def base_settings(folder):
     return {**WORLD, **bases.get(name, {})}
 
 
-# The settings a base is made with, schema defaults filled in: what a published base must match.
-WORLD_SETTINGS = {"seed": None, "n_train": None, "n_test": None, "text_lengths": [2, 3]}
-PRETRAIN_SETTINGS = {
-    "pretrain_steps": None,
-    "pretrain_batch_size": None,
-    "caption_noise": 0,
-    "sign_noise": "substitute",
-    "channels": [32, 64, 128],
-    "text_fraction": 0.4,
-    "position_aware": False,
-}
+# The settings a base is made with (validation above filled in the schema's defaults): what a
+# published base must match.
+WORLD_SETTINGS = ("seed", "n_train", "n_test", "text_lengths")
+PRETRAIN_SETTINGS = (
+    "pretrain_steps",
+    "pretrain_batch_size",
+    "caption_noise",
+    "sign_noise",
+    "channels",
+    "text_fraction",
+    "position_aware",
+)
 BASE_NAMES = sorted({os.path.basename(base_folder(task)) for task in TASKS}) if WORLD else []
 
 
 def published_settings(name):
     """``name``'s settings in this study: the world's, then its pretraining's (or the preference model's steps)."""
     if name == "preference":
-        wanted, source = {**WORLD_SETTINGS, "preference_steps": None}, WORLD
+        keys, source = WORLD_SETTINGS + ("preference_steps",), WORLD
     else:
-        wanted, source = {**WORLD_SETTINGS, **PRETRAIN_SETTINGS}, base_settings(name)
-    return {key: source.get(key, default) for key, default in wanted.items()}
+        keys, source = WORLD_SETTINGS + PRETRAIN_SETTINGS, base_settings(name)
+    return {key: source[key] for key in keys}
 
 
 def published_target(name):
