@@ -295,6 +295,24 @@ def test_rapidocr_reward_end_to_end_on_noise_and_mixed_batch():
     assert scores.tolist() == [1.0, 0.5, 0.0]
 
 
+def test_rapidocr_uses_the_jobs_thread_budget_not_every_core():
+    pytest.importorskip("rapidocr", reason=NEEDS_RAPIDOCR)
+    from superflow.rewards.ocr import RapidOCREngine
+
+    def intra_op_threads(engine):
+        return engine.engine._load_rec_model().session.session.get_session_options().intra_op_num_threads
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # what OMP_NUM_THREADS=1 gives a Snakemake job
+        assert intra_op_threads(RapidOCREngine(use_det=False)) == 1
+    finally:
+        torch.set_num_threads(before)
+    assert intra_op_threads(RapidOCREngine(use_det=False, threads=2)) == 2
+    with pytest.raises(ValueError, match="threads"):
+        RapidOCREngine(threads=0)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("size,use_det", [(32, False), (32, True), (48, False), (64, False)])
 def test_rapidocr_reads_300_ground_truth_signs(size, use_det):

@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
+import torch
 from PIL import Image
 
 from superflow.rewards.registry import register_reward
@@ -95,13 +96,19 @@ def prepare(image: np.ndarray, min_side: int = 128, margin: int = 8, interpolati
 
 
 @lru_cache(maxsize=4)
-def _rapidocr(det_limit_side_len: int | None = None, rec_batch_num: int = 64):
-    """One RapidOCR per process and setting (model files load once; ~0.5 s)."""
+def _rapidocr(det_limit_side_len: int | None = None, rec_batch_num: int = 64, threads: int | None = None):
+    """One RapidOCR per process and setting (model files load once; ~0.5 s).
+
+    ``threads`` caps onnxruntime's intra-op pool, which otherwise takes every core whatever
+    ``OMP_NUM_THREADS`` says: a one-thread Snakemake job would oversubscribe its neighbours.
+    """
     try:
         from rapidocr import RapidOCR
     except ImportError as err:
         raise ImportError(f"the OCR reward's default backend needs rapidocr and onnxruntime: {INSTALL_HINT}") from err
     params = {"Global.log_level": "warning", "Rec.rec_batch_num": rec_batch_num}
+    if threads is not None:
+        params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
     if det_limit_side_len is not None:
         params["Det.limit_side_len"] = det_limit_side_len
     engine = RapidOCR(params=params)
@@ -128,6 +135,7 @@ class RapidOCREngine:
         interpolation: str = "bicubic",
         text_score: float = 0.5,
         det_limit_side_len: int | None = None,
+        threads: int | None = None,
     ):
         if min_side < 1 or margin < 0:
             raise ValueError(f"min_side must be >= 1 and margin >= 0, got {min_side} and {margin}")
@@ -135,7 +143,11 @@ class RapidOCREngine:
             raise ValueError(f"interpolation must be one of {', '.join(_INTERPOLATION)}, got {interpolation!r}")
         self.use_det, self.min_side, self.margin = bool(use_det), int(min_side), int(margin)
         self.interpolation, self.text_score = interpolation, float(text_score)
-        self.engine = _rapidocr(det_limit_side_len)
+        # torch's thread count is the job's budget (OMP_NUM_THREADS or --threads set it)
+        self.threads = int(threads) if threads is not None else torch.get_num_threads()
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        self.engine = _rapidocr(det_limit_side_len, threads=self.threads)
 
     def _bgr(self, image: np.ndarray) -> np.ndarray:
         # RapidOCR takes numpy arrays as OpenCV BGR
