@@ -1,11 +1,14 @@
 """Where a finished study's time and memory went, and what each method spent to reach the target.
 
-    snakemake --cores all reproduce_table1 && python benchmarks/pipeline_costs.py --variants flowgrpo flowspo superflow
+    /usr/bin/time -v -o study.time snakemake --cores all reproduce_table1
+    python benchmarks/pipeline_costs.py --variants flowgrpo flowspo superflow --study-time study.time
 
 Reads the `benchmark:` files Snakemake wrote for every job (wall-clock, CPU time, peak RSS) and the
 study's efficiency table (steps, images, reward calls and training wall-clock to reach Flow-GRPO's
 final held-out metric), and writes results/benchmarks/pipeline_jobs.csv, pipeline_stages.md,
-steps_to_target.csv and pipeline_environment.json.
+steps_to_target.csv and pipeline_environment.json. With ``--study-time`` (GNU time's ``-v`` report of
+the whole Snakemake call) pipeline_stages.md also gets the study's end-to-end wall-clock: the number
+the time budget is about, which the per-job sums only bound (jobs run side by side).
 """
 
 from __future__ import annotations
@@ -44,6 +47,27 @@ def read_job_benchmarks(folder: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def read_gnu_time(path: Path) -> dict:
+    """Command, wall-clock seconds, peak RSS and exit status from a ``/usr/bin/time -v`` report."""
+    fields = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.strip().rpartition(": ")
+        if sep:
+            fields[key] = value.strip()
+    wall = fields.get("Elapsed (wall clock) time (h:mm:ss or m:ss)")
+    if wall is None:
+        raise SystemExit(f"{path}: not a GNU time -v report (no 'Elapsed (wall clock) time' line)")
+    seconds = 0.0
+    for part in wall.split(":"):
+        seconds = seconds * 60 + float(part)
+    return {
+        "command": fields.get("Command being timed", "").strip('"'),
+        "wall_seconds": seconds,
+        "max_rss_mb": int(fields.get("Maximum resident set size (kbytes)", 0)) / 1024,
+        "exit_status": int(fields.get("Exit status", -1)),
+    }
+
+
 def only_variants(jobs: pd.DataFrame, variants: list[str]) -> pd.DataFrame:
     """The jobs of these variants (job names are STAGE/TASK/VARIANT/seedN) and the jobs every variant
     shares (pretraining, the preference model, base evaluations): the study's cost when the baselines
@@ -63,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         help="only these variants' training and evaluation jobs (Table 1's: flowgrpo flowspo superflow); "
         "default: every job",
     )
+    parser.add_argument(
+        "--study-time",
+        type=Path,
+        help="GNU `/usr/bin/time -v -o FILE` report of the timed Snakemake call: adds its end-to-end wall-clock",
+    )
     args = parser.parse_args(argv)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -80,13 +109,23 @@ def main(argv: list[str] | None = None) -> int:
         )
         .reset_index()
     )
-    (out / "pipeline_stages.md").write_text(to_markdown(stages, digits=1) + "\n")
+    report = to_markdown(stages, digits=1) + "\n"
+    study = read_gnu_time(args.study_time) if args.study_time else None
+    if study:
+        # the job sums over the cores available are the wall-clock of perfect packing
+        report += (
+            f"\nEnd to end: `{study['command']}` took {study['wall_seconds']:.0f} s "
+            f"({study['wall_seconds'] / 60:.1f} min) on {describe_machine()['cpus']} cores, exit status "
+            f"{study['exit_status']}, peak RSS of one process {study['max_rss_mb']:.0f} MB; its jobs' wall-clock "
+            f"seconds sum to {jobs.seconds.sum():.0f}.\n"
+        )
+    (out / "pipeline_stages.md").write_text(report)
     efficiency = Path(args.results) / "efficiency.csv"
     if efficiency.exists():
         shutil.copyfile(efficiency, out / "steps_to_target.csv")
     command = shlex.join([Path(sys.executable).name, *sys.argv])
     (out / "pipeline_environment.json").write_text(
-        json.dumps({**describe_machine(), "command": command}, indent=1) + "\n"
+        json.dumps({**describe_machine(), "command": command, **({"study": study} if study else {})}, indent=1) + "\n"
     )
     print(to_markdown(stages, digits=1))
     return 0

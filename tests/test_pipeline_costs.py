@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import pipeline_costs  # noqa: E402
@@ -35,3 +36,30 @@ def test_stage_sums_keep_every_job_by_default_and_only_the_named_variants_when_a
     assert sorted(every.job) == sorted(JOBS)
     assert sorted(study.job) == sorted(j for j in JOBS if "/awm/" not in j)
     assert study.groupby("stage").seconds.sum().to_dict() == {"evaluate": 4.0, "pretrain": 100.0, "train": 10.0}
+
+
+GNU_TIME_REPORT = """\tCommand being timed: "snakemake --cores all reproduce_table1"
+\tUser time (seconds): 9000.00
+\tPercent of CPU this job got: 190%
+\tElapsed (wall clock) time (h:mm:ss or m:ss): 1:02:03.5
+\tMaximum resident set size (kbytes): 1048576
+\tExit status: 0
+"""
+
+
+def test_the_study_wall_clock_is_read_from_gnu_time(tmp_path):
+    write_benchmarks(tmp_path / "runs")
+    (tmp_path / "study.time").write_text(GNU_TIME_REPORT)
+    assert pipeline_costs.read_gnu_time(tmp_path / "study.time") == {
+        "command": "snakemake --cores all reproduce_table1",
+        "wall_seconds": 3723.5,
+        "max_rss_mb": 1024.0,
+        "exit_status": 0,
+    }
+    out = tmp_path / "out"
+    common = ["--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "none"), "--output-dir", str(out)]
+    pipeline_costs.main([*common, "--study-time", str(tmp_path / "study.time")])
+    assert "took 3724 s (62.1 min)" in (out / "pipeline_stages.md").read_text()
+    (tmp_path / "bad.time").write_text("not a report\n")
+    with pytest.raises(SystemExit, match="bad.time"):
+        pipeline_costs.main([*common, "--study-time", str(tmp_path / "bad.time")])
