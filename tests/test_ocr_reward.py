@@ -313,6 +313,18 @@ def test_rapidocr_uses_the_jobs_thread_budget_not_every_core():
         RapidOCREngine(threads=0)
 
 
+def test_a_narrower_recogniser_line_still_reads_ground_truth_signs():
+    pytest.importorskip("rapidocr", reason=NEEDS_RAPIDOCR)
+    prompts, batch = gt_signs(20, 32, seed=11)
+    reward = get_reward("ocr", use_det=False, rec_width=128)
+    assert reward(batch, prompts)[0].mean() >= 0.95
+    from superflow.rewards.ocr import RapidOCREngine
+
+    assert list(RapidOCREngine(use_det=False, rec_width=128).engine._load_rec_model().rec_image_shape) == [3, 48, 128]
+    with pytest.raises(ValueError, match="rec_width"):
+        RapidOCREngine(rec_width=32)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("size,use_det", [(32, False), (32, True), (48, False), (64, False)])
 def test_rapidocr_reads_300_ground_truth_signs(size, use_det):

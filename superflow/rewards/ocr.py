@@ -96,7 +96,12 @@ def prepare(image: np.ndarray, min_side: int = 128, margin: int = 8, interpolati
 
 
 @lru_cache(maxsize=4)
-def _rapidocr(det_limit_side_len: int | None = None, rec_batch_num: int = 64, threads: int | None = None):
+def _rapidocr(
+    det_limit_side_len: int | None = None,
+    rec_batch_num: int = 64,
+    threads: int | None = None,
+    rec_width: int | None = None,
+):
     """One RapidOCR per process and setting (model files load once; ~0.5 s).
 
     ``threads`` caps onnxruntime's intra-op pool, which otherwise takes every core whatever
@@ -109,6 +114,8 @@ def _rapidocr(det_limit_side_len: int | None = None, rec_batch_num: int = 64, th
     params = {"Global.log_level": "warning", "Rec.rec_batch_num": rec_batch_num}
     if threads is not None:
         params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
+    if rec_width is not None:
+        params["Rec.rec_img_shape"] = [3, 48, rec_width]
     if det_limit_side_len is not None:
         params["Det.limit_side_len"] = det_limit_side_len
     engine = RapidOCR(params=params)
@@ -125,6 +132,8 @@ class RapidOCREngine:
     and ~10x faster (the detector is most of the cost). ``det_limit_side_len`` is the size the
     detector rescales the short side to (RapidOCR's default 736; ``None`` keeps it). Lines read
     with confidence below ``text_score`` are dropped, as PaddleOCR's ``drop_score`` does.
+    ``rec_width`` is the width the recogniser pads each 48 px high line to (RapidOCR's default 320,
+    made for long lines; a square sign fills 48 of it).
     """
 
     def __init__(
@@ -136,6 +145,7 @@ class RapidOCREngine:
         text_score: float = 0.5,
         det_limit_side_len: int | None = None,
         threads: int | None = None,
+        rec_width: int | None = None,
     ):
         if min_side < 1 or margin < 0:
             raise ValueError(f"min_side must be >= 1 and margin >= 0, got {min_side} and {margin}")
@@ -147,7 +157,9 @@ class RapidOCREngine:
         self.threads = int(threads) if threads is not None else torch.get_num_threads()
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
-        self.engine = _rapidocr(det_limit_side_len, threads=self.threads)
+        if rec_width is not None and rec_width < 48:
+            raise ValueError(f"rec_width must be >= 48 (the recogniser's height), got {rec_width}")
+        self.engine = _rapidocr(det_limit_side_len, threads=self.threads, rec_width=rec_width)
 
     def _bgr(self, image: np.ndarray) -> np.ndarray:
         # RapidOCR takes numpy arrays as OpenCV BGR
@@ -284,8 +296,8 @@ def ocr(backend: str = "rapidocr", use_det: bool = True, min_side: int = 128, **
     """Flow-GRPO's OCR reward; ``use_det=False`` reads single-line canvases without the detector.
 
     ``engine_kwargs`` go to the engine (rapidocr: ``margin``, ``interpolation``, ``text_score``,
-    ``det_limit_side_len``). Info: ``ocr_accuracy`` (mean reward), ``ocr_seconds_per_image``,
-    ``ocr_failures``.
+    ``det_limit_side_len``, ``threads``, ``rec_width``). Info: ``ocr_accuracy`` (mean reward),
+    ``ocr_seconds_per_image``, ``ocr_failures``.
     """
     engine = make_engine(backend, use_det=use_det, min_side=min_side, **engine_kwargs)
 
