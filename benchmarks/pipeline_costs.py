@@ -51,7 +51,7 @@ def read_gnu_time(path: Path) -> dict:
     """Command, wall-clock seconds, peak RSS and exit status from a ``/usr/bin/time -v`` report."""
     fields = {}
     for line in path.read_text().splitlines():
-        key, sep, value = line.strip().rpartition(": ")
+        key, sep, value = line.strip().partition(": ")  # a command may contain ': ', a key never does
         if sep:
             fields[key] = value.strip()
     wall = fields.get("Elapsed (wall clock) time (h:mm:ss or m:ss)")
@@ -109,13 +109,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         .reset_index()
     )
+    machine = describe_machine()
+    environment = {**machine, "command": shlex.join([Path(sys.executable).name, *sys.argv])}
     report = to_markdown(stages, digits=1) + "\n"
-    study = read_gnu_time(args.study_time) if args.study_time else None
-    if study:
-        # the job sums over the cores available are the wall-clock of perfect packing
+    if args.study_time:
+        study = environment["study"] = read_gnu_time(args.study_time)
         report += (
             f"\nEnd to end: `{study['command']}` took {study['wall_seconds']:.0f} s "
-            f"({study['wall_seconds'] / 60:.1f} min) on {describe_machine()['cpus']} cores, exit status "
+            f"({study['wall_seconds'] / 60:.1f} min) on {machine['cpus']} cores, exit status "
             f"{study['exit_status']}, peak RSS of one process {study['max_rss_mb']:.0f} MB; its jobs' wall-clock "
             f"seconds sum to {jobs.seconds.sum():.0f}.\n"
         )
@@ -123,10 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     efficiency = Path(args.results) / "efficiency.csv"
     if efficiency.exists():
         shutil.copyfile(efficiency, out / "steps_to_target.csv")
-    command = shlex.join([Path(sys.executable).name, *sys.argv])
-    (out / "pipeline_environment.json").write_text(
-        json.dumps({**describe_machine(), "command": command, **({"study": study} if study else {})}, indent=1) + "\n"
-    )
+    (out / "pipeline_environment.json").write_text(json.dumps(environment, indent=1) + "\n")
     print(to_markdown(stages, digits=1))
     return 0
 

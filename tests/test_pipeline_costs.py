@@ -63,3 +63,11 @@ def test_the_study_wall_clock_is_read_from_gnu_time(tmp_path):
     (tmp_path / "bad.time").write_text("not a report\n")
     with pytest.raises(SystemExit, match="bad.time"):
         pipeline_costs.main([*common, "--study-time", str(tmp_path / "bad.time")])
+
+
+def test_a_command_with_a_colon_keeps_its_whole_text(tmp_path):
+    report = GNU_TIME_REPORT.replace("reproduce_table1", "reproduce_table1 --config 'world={seed: 1}'")
+    (tmp_path / "study.time").write_text(report)
+    study = pipeline_costs.read_gnu_time(tmp_path / "study.time")
+    assert study["command"] == "snakemake --cores all reproduce_table1 --config 'world={seed: 1}'"
+    assert study["wall_seconds"] == 3723.5
