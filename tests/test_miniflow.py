@@ -1,5 +1,6 @@
 """MiniFlow behind the FlowPolicy interface: tokenizer, save/load, sampling, one RL epoch."""
 
+import contextlib
 import copy
 
 import numpy as np
@@ -326,6 +327,44 @@ def test_training_forwards_swap_the_attention_kernel_not_the_values(net):
     params = [p for p in trained.parameters() if p.requires_grad]
     grads = torch.autograd.grad(trained_out.square().sum(), params)
     with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.FLASH_ATTENTION):
-        flash_grads = torch.autograd.grad(trained._forward(x, sigma, ids, mask).square().sum(), params)
+        flash_grads = torch.autograd.grad(trained._forward(x, sigma, ids, mask, None).square().sum(), params)
     for g, f in zip(grads, flash_grads):
         assert (g - f).norm() <= 1e-4 * f.norm() + 1e-9
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_sampling_scope_encodes_each_prompt_batch_once_and_keeps_every_number(net, dtype):
+    """Inside one sampling call MiniFlow encodes the prompts once (not once a step) and autocast
+    keeps its bf16 weight casts: the trajectories and log-probs must equal, to the bit, those of
+    stepping without the scope, for the live and the reference weights."""
+    trained = copy.deepcopy(net)
+    with torch.no_grad():  # a fresh net's zero output layer would make every velocity 0
+        for p in trained.parameters():
+            if not p.any():
+                p.normal_(0, 0.05, generator=torch.Generator().manual_seed(p.numel()))
+    policy = MiniFlowPolicy(net=trained, dtype=dtype)
+    cond = policy.encode_prompts(PROMPTS)
+    encodings = []
+    for encoder in (policy.net.prompt_encoder, policy.reference.prompt_encoder):
+        encoder.register_forward_hook(lambda module, args, out: encodings.append(args[0].shape[0]))
+
+    def sample(scoped: bool):
+        if not scoped:
+            policy.sampling_scope = contextlib.nullcontext  # the per-step path
+        gens = [torch.Generator().manual_seed(i) for i in range(4)]
+        try:
+            return sample_trajectories(policy, cond, gens, num_steps=5, guidance_scale=3.0, noise_level=0.7)
+        finally:
+            policy.__dict__.pop("sampling_scope", None)
+
+    for weights in (contextlib.nullcontext, policy.adapter_disabled):
+        with weights():
+            encodings.clear()
+            kept = sample(scoped=True)
+            assert encodings == [8]  # one stacked (unconditional + conditional) batch for all 5 steps
+            encodings.clear()
+            stepped = sample(scoped=False)
+            assert encodings == [8] * 5
+        assert torch.equal(kept.states, stepped.states)
+        assert torch.equal(kept.log_probs.nan_to_num(), stepped.log_probs.nan_to_num())
+    assert policy._kept_text is None  # nothing kept past the call

@@ -142,32 +142,33 @@ def sample_trajectories(
         starts = torch.as_tensor(sde_window[0], device=x.device).expand(batch).clone()
         noisy = noisy & (steps >= starts[:, None]) & (steps < starts[:, None] + sde_window[1])
     states, log_probs, means, velocities = [x], [], [], []
-    for t in range(num_steps):
-        sigma = sigmas[t].expand(batch)
-        v = policy.velocity(x, sigma, cond, guidance_scale)
-        if record_velocities:
-            velocities.append(v.float())
-        rows = noisy[:, t]
-        deterministic = ode_step(v, x, sigmas[t], sigmas[t + 1]).float()
-        x, lp, mean = deterministic, torch.full((batch,), float("nan"), device=x.device), deterministic
-        if rows.any():
-            noise = torch.cat(
-                [
-                    torch.randn((1, *x.shape[1:]), generator=g, device=g.device).to(x.device)
-                    if row
-                    else torch.zeros((1, *x.shape[1:]), device=x.device)
-                    for g, row in zip(generators, rows.tolist())
-                ]
-            )
-            step = transition(v, states[-1], sigmas, t, noise_level, sde_type, noise=noise)
-            keep = rows.view(-1, *([1] * (x.ndim - 1)))
-            x = torch.where(keep, step.next_x, deterministic)
-            mean = torch.where(keep, step.mean, deterministic)
-            lp = torch.where(rows, step.log_prob, lp)
-        states.append(x)
-        log_probs.append(lp)
-        if record_means:
-            means.append(mean)
+    with policy.sampling_scope():
+        for t in range(num_steps):
+            sigma = sigmas[t].expand(batch)
+            v = policy.velocity(x, sigma, cond, guidance_scale)
+            if record_velocities:
+                velocities.append(v.float())
+            rows = noisy[:, t]
+            deterministic = ode_step(v, x, sigmas[t], sigmas[t + 1]).float()
+            x, lp, mean = deterministic, torch.full((batch,), float("nan"), device=x.device), deterministic
+            if rows.any():
+                noise = torch.cat(
+                    [
+                        torch.randn((1, *x.shape[1:]), generator=g, device=g.device).to(x.device)
+                        if row
+                        else torch.zeros((1, *x.shape[1:]), device=x.device)
+                        for g, row in zip(generators, rows.tolist())
+                    ]
+                )
+                step = transition(v, states[-1], sigmas, t, noise_level, sde_type, noise=noise)
+                keep = rows.view(-1, *([1] * (x.ndim - 1)))
+                x = torch.where(keep, step.next_x, deterministic)
+                mean = torch.where(keep, step.mean, deterministic)
+                lp = torch.where(rows, step.log_prob, lp)
+            states.append(x)
+            log_probs.append(lp)
+            if record_means:
+                means.append(mean)
     return Trajectories(
         states=torch.stack(states, dim=1),
         sigmas=sigmas,

@@ -130,6 +130,11 @@ class FlowPolicy(ABC):
     def save_pretrained(self, path: str | Path) -> None:
         """Save the trained part in the format its ecosystem loads (a diffusers LoRA for SD3)."""
 
+    def sampling_scope(self) -> contextlib.AbstractContextManager:
+        """Context around one sampling call's denoising loop, inside which the weights do not change:
+        a policy may keep there what every step would otherwise recompute alike. No-op by default."""
+        return contextlib.nullcontext()
+
     def prepare_prompts(self, prompts: Sequence[str]) -> None:  # noqa: B027 - optional hook, no-op by default
         """Called once by the trainer with every prompt it will encode (a policy may precompute them)."""
 

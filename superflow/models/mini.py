@@ -212,17 +212,25 @@ class MiniFlowNet(nn.Module):
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        sigma: torch.Tensor,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        text: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Velocity at ``x``; ``text`` is ``prompt_encoder(ids, mask)`` when the caller kept it."""
         # With gradients, PyTorch's CPU flash-attention backward costs 7x its forward at these shapes
         # (24 keys): the plain softmax kernel makes a training step 23% faster, same values to bf16
         # rounding. Without gradients flash stays: it is the faster forward.
         if torch.is_grad_enabled() and x.device.type == "cpu":
             with sdpa_kernel(SDPBackend.MATH):
-                return self._forward(x, sigma, ids, mask)
-        return self._forward(x, sigma, ids, mask)
+                return self._forward(x, sigma, ids, mask, text)
+        return self._forward(x, sigma, ids, mask, text)
 
-    def _forward(self, x, sigma, ids, mask):
-        tokens, mask, pooled = self.prompt_encoder(ids, mask)
+    def _forward(self, x, sigma, ids, mask, text):
+        tokens, mask, pooled = text if text is not None else self.prompt_encoder(ids, mask)
         cond = self.time_mlp(_timestep_embedding(sigma, 64)) + self.text_proj(pooled)
         h0 = self.down0(self.conv_in(x), cond)
         h1 = self.attn1(self.down1(self.pool0(h0), cond), tokens, mask)
@@ -309,6 +317,7 @@ class MiniFlowPolicy(FlowPolicy):
         self.tokenizer = PromptTokenizer(self.net.cfg.vocab, self.net.cfg.max_tokens)
         self._active = self.net
         self._uncond = self.encode_prompts([""])
+        self._kept_text: list | None = None  # prompt encodings kept inside sampling_scope()
 
     @property
     def device(self) -> torch.device:
@@ -328,9 +337,36 @@ class MiniFlowPolicy(FlowPolicy):
 
         def forward(x_in, sigma_in, text):
             with torch.autocast(self._device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                return self._active(x_in, sigma_in, text["ids"], text["mask"]).float()
+                kept = self._kept_encoding(text["ids"], text["mask"])
+                return self._active(x_in, sigma_in, text["ids"], text["mask"], kept).float()
 
         return guided_velocity(forward, x, sigma, null, cond.tensors, guidance_scale, detach_uncond)
+
+    @contextlib.contextmanager
+    def sampling_scope(self):
+        # Every denoising step would encode the same prompts again, and autocast would cast every
+        # weight to bf16 again: inside one autocast context it keeps its casts until the context
+        # exits. Both kept for one sampling call: 5% less sampling and 9% less evaluation time in a
+        # GenEval run on one EPYC core (docs/MINI_RL_BUDGET.md), the same numbers to the bit (the
+        # encoder sees the same batch).
+        self._kept_text = []
+        try:
+            with torch.autocast(self._device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                yield
+        finally:
+            self._kept_text = None
+
+    def _kept_encoding(self, ids: torch.Tensor, mask: torch.Tensor):
+        """The encoding of this exact batch of prompts by the active network, computed once per scope."""
+        if self._kept_text is None:
+            return None
+        for net, kept_ids, kept_mask, text in self._kept_text:
+            if net is self._active and kept_ids.shape == ids.shape and torch.equal(kept_ids, ids):
+                if torch.equal(kept_mask, mask):
+                    return text
+        text = self._active.prompt_encoder(ids, mask)
+        self._kept_text.append((self._active, ids, mask, text))
+        return text
 
     def sigma_schedule(self, num_steps: int) -> torch.Tensor:
         return sd3_sigmas(num_steps, shift=1.0)
