@@ -1,0 +1,30 @@
+"""Each world's preference model on ground-truth renders of its 300 test prompts (2 renders each) and
+on the same renders degraded as its training pairs degrade them: where its base's and its RL runs'
+test rewards sit against what the model gives a faithful image. Run from the repository root:
+`OMP_NUM_THREADS=1 python results/experiments/base_spread_worlds_2026-12-07/preference_ceiling.py`."""
+
+import json
+
+import numpy as np
+import torch
+
+from superflow.rewards.mini_preference import mini_preference
+from superflow.world.preference_data import degrade
+from superflow.world.render import render_scene
+
+torch.set_num_threads(1)
+for world, root in (("world0", "runs/pipeline/mini"), ("world1", "runs/world1"), ("world2", "runs/world2")):
+    try:
+        meta = [json.loads(line) for line in open(f"{root}/world/geneval/test_metadata.jsonl")]
+        score = mini_preference(f"{root}/preference")
+    except (FileNotFoundError, OSError) as missing:
+        print(world, "skipped:", missing)
+        continue
+    rng = np.random.default_rng(0)
+    metas = [m for m in meta for _ in range(2)]
+    prompts = [m["prompt"] for m in metas]
+    truth = np.stack([render_scene(m, 32, rng) for m in metas])
+    degraded = np.stack([degrade(g, rng, truth[(i + 7) % len(truth)]) for i, g in enumerate(truth)])
+    for name, images in (("ground truth", truth), ("degraded", degraded)):
+        scores = score(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255, prompts, metas)[0].numpy()
+        print(f"{world} {name}: mean {scores.mean():.2f}, sd {scores.std():.2f}")
