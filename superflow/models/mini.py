@@ -361,9 +361,8 @@ class MiniFlowPolicy(FlowPolicy):
         if self._kept_text is None:
             return None
         for net, kept_ids, kept_mask, text in self._kept_text:
-            if net is self._active and kept_ids.shape == ids.shape and torch.equal(kept_ids, ids):
-                if torch.equal(kept_mask, mask):
-                    return text
+            if net is self._active and torch.equal(kept_ids, ids) and torch.equal(kept_mask, mask):
+                return text
         text = self._active.prompt_encoder(ids, mask)
         self._kept_text.append((self._active, ids, mask, text))
         return text
