@@ -36,7 +36,13 @@ def score_prompts(metadata: list[dict], renders: int, seed: int) -> pd.DataFrame
                 scene = meta if kind == "ground_truth" else disagreeing_scene(meta, rng)
                 result = score_detections(detect(render_scene(scene, size=32, rng=rng)), meta)
                 rows.append(
-                    {"prompt": i, "tag": meta["tag"], "kind": kind, "strict": float(result.correct), "partial": result.partial}
+                    {
+                        "prompt": i,
+                        "tag": meta["tag"],
+                        "kind": kind,
+                        "strict": float(result.correct),
+                        "partial": result.partial,
+                    }
                 )
     return pd.DataFrame(rows)
 
