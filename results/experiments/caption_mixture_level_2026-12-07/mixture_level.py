@@ -67,7 +67,8 @@ def main() -> None:
                 (metric, "disagreeing")
             ]
         per_tag.columns = [f"{metric}_{kind}" for metric, kind in per_tag.columns]
-        per_tag = per_tag.reset_index().assign(world=int(seed), prompts=scores.groupby("tag").prompt.nunique().values)
+        per_tag["prompts"] = scores.groupby("tag").prompt.nunique()  # aligned on the tag index
+        per_tag = per_tag.reset_index().assign(world=int(seed))
         tables.append(per_tag)
     table = pd.concat(tables, ignore_index=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)
