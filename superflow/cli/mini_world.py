@@ -160,7 +160,7 @@ def register(sub) -> None:
     p = sub.add_parser("train-preference", help="train the mini world's preference model (PickScore analogue)")
     p.add_argument("--data-dir", default="runs/world", help="folder written by `superflow world`")
     p.add_argument("--output-dir", default="runs/preference")
-    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--steps", type=int, default=2400, help="optimiser steps (the study's world.preference_steps)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")

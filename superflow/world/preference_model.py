@@ -108,7 +108,7 @@ def train_preference_model(
     test_records: list[dict],
     vocab: list[str],
     *,
-    steps: int = 600,
+    steps: int = 2400,
     batch_size: int = 64,
     lr: float = 1e-3,
     seed: int = 0,
