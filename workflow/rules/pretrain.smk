@@ -8,10 +8,12 @@ if WORLD:
     PUBLISHED = published_bases()
 
     rule bases:
-        # The study's starting point: the bases its tasks train on and the preference model.
+        # The study's starting point: the bases its tasks train on, the preference model and the
+        # world's prompts (what benchmarks/mini_rl_gain.py needs beside the bases).
         input:
             [f"{RUNS}/{name}/model/model.pt" for name in BASE_NAMES],
             f"{RUNS}/preference/model.pt",
+            rules.world.output,
 
     rule publish_bases:
         # Pretrain (with world.published_bases: null) and collect the bases to ship: copy the output
