@@ -177,6 +177,12 @@ def test_published_bases_stand_in_for_pretraining_only_where_their_settings_matc
     assert "world.published_bases: null" in missing.stdout + missing.stderr
 
 
+def test_the_bases_target_installs_the_published_bases_with_the_prompts_they_go_with(tmp_path):
+    # The README's rerun of the RL-gain benchmark: `snakemake bases`, then commands that read the prompts.
+    jobs = planned_jobs(snakemake(workdir_for(tmp_path), "-n", "bases"))
+    assert jobs == {"install_published_base": 3, "world": 1, "bases": 1}
+
+
 def test_a_variant_name_in_two_groups_is_refused(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("baselines:\n  superflow:\n    label: clash\n    set: [method=nft]\n")
