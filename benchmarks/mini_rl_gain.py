@@ -217,6 +217,23 @@ def validation_size(commands) -> int | None:
     return None
 
 
+def machine_text(env: dict) -> str:
+    return f"{env['cpu']}, {env['date']}"
+
+
+def machines_text(machines: dict[str, str], env: dict) -> str:
+    """The summary's machine line: one host, or which task ran on which."""
+    hosts: dict[str, list[str]] = {}
+    for task, machine in machines.items():
+        hosts.setdefault(machine, []).append(task)
+    where = (
+        next(iter(hosts))
+        if len(hosts) == 1
+        else "; ".join(f"{', '.join(tasks)} on {machine}" for machine, tasks in hosts.items())
+    )
+    return f"Machine: {where} ({env['cpus']} cores, torch {env['torch']})"
+
+
 def finished_run_seconds(run_dir: Path, config: str, overrides: list[str]) -> float:
     """Training seconds of a finished run that ``--reuse-runs`` evaluates again, after checking that
     it is the run these arguments would train: the resume check's config comparison (keys added
@@ -429,12 +446,19 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "benchmarks/mini_rl_gain.py", *(sys.argv[1:] if argv is None else argv)])
     previous = read_json(out / "environment.json") if (out / "environment.json").exists() else {}
     commands = dict(previous.get("commands") or {})
+    # Tasks rerun on another host keep the others' rows, so each task records the machine it ran on.
+    machines = dict(previous.get("machines") or {})
+    if previous:
+        machines.update({task: machine_text(previous) for task in commands if task not in machines})
     if args.report_only and previous:
-        env = {k: v for k, v in previous.items() if k != "commands"}
+        env = {k: v for k, v in previous.items() if k not in ("commands", "machines")}
     else:
         env = describe_machine()
         commands.update({task: command for task in args.tasks})
-    (out / "environment.json").write_text(json.dumps({**env, "commands": commands}, indent=1) + "\n")
+        machines.update({task: machine_text(env) for task in args.tasks})
+    (out / "environment.json").write_text(
+        json.dumps({**env, "commands": commands, "machines": machines}, indent=1) + "\n"
+    )
     held_out = args.validation or validation_size(commands.values())
     seeds = ", ".join(str(s) for s in sorted(table["seed"].dropna().unique()))
     by_command: dict[str, list[str]] = {}
@@ -444,8 +468,8 @@ def main(argv: list[str] | None = None) -> int:
     md = [
         "# Flow-GRPO on the mini world: base vs fine-tuned, per task",
         "",
-        f"Commands: {command_text}. Machine: {env['cpu']}, {env['cpus']} cores, torch {env['torch']}, {env['date']}; "
-        f"seeds {seeds}, each run on one core). Acceptance: Flow-GRPO's gain > 3 x the seed std; the "
+        f"Commands: {command_text}. {machines_text(machines, env)}; "
+        f"seeds {seeds}, each run on one core. Acceptance: Flow-GRPO's gain > 3 x the seed std; the "
         "shuffled-reward control's < 1 x. `gain_low` and `gain_high`: the 95% Student-t interval of the "
         "mean gain over seeds."
         + (

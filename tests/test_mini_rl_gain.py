@@ -170,6 +170,19 @@ def test_a_report_only_rebuild_still_says_the_rewards_are_validation_rewards(fak
     assert mini_rl_gain.validation_size(["python x.py --validation=120 --jobs 2"]) == 120
 
 
+def test_a_task_rerun_on_another_host_names_each_task_s_machine(fake_runs, tmp_path, monkeypatch):
+    out, machine = tmp_path / "out", mini_rl_gain.describe_machine()
+    args = ["--seeds", "0", "1", "--jobs", "1", "--runs-dir", str(tmp_path / "runs"), "--output-dir", str(out)]
+    mini_rl_gain.main(["--tasks", "ocr", *args])
+    assert f"Machine: {machine['cpu']}, {machine['date']} (" in (out / "summary.md").read_text()
+    monkeypatch.setattr(mini_rl_gain, "describe_machine", lambda: {**machine, "cpu": "Other CPU"})
+    mini_rl_gain.main(["--tasks", "geneval", *args])
+    text = (out / "summary.md").read_text()
+    assert f"ocr on {machine['cpu']}, {machine['date']}; geneval on Other CPU, {machine['date']}" in text
+    mini_rl_gain.main(["--report-only", "--output-dir", str(out)])  # a rebuild keeps both
+    assert (out / "summary.md").read_text() == text
+
+
 def test_a_task_set_must_name_a_task_and_overrides(fake_runs, tmp_path):
     with pytest.raises(SystemExit, match="--task-set ocrr"):
         mini_rl_gain.main(["--task-set", "ocrr", "model.path=x", "--output-dir", str(tmp_path)])
