@@ -1,11 +1,15 @@
 """The PickScore-style preference model and the mini world's hidden preference."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
+import superflow.world.preference_model as preference_model
+from superflow.cli import main
 from superflow.models.mini import PromptTokenizer
 from superflow.models.weights import WeightsNotFoundError
 from superflow.rewards import get_reward
@@ -105,3 +109,27 @@ def test_pairs_are_labelled_by_the_hidden_preference(tmp_path):
     assert 0.2 < (pairs.prefer_a == 1).mean() < 0.8  # both sides win: no position bias
     again = make_pairs(train, 48, np.random.default_rng(0))
     assert np.array_equal(again.images_a, pairs.images_a) and np.array_equal(again.prefer_a, pairs.prefer_a)
+
+
+def test_the_cli_and_the_study_train_the_preference_model_for_the_library_s_steps(tmp_path, monkeypatch):
+    # The step count once lived in three places that drifted apart (600 in one, 2,400 in another).
+    study = yaml.safe_load((Path(__file__).parents[1] / "workflow/config/mini.yaml").read_text())
+    assert study["world"]["preference_steps"] == preference_model.TRAINING_STEPS
+
+    trained_for = []
+
+    def record_steps(train, test, vocab, *, steps, **_):
+        trained_for.append(steps)
+        return PreferenceModel(PreferenceModelConfig(vocab=vocab)), {"pair_accuracy": 0.5}
+
+    monkeypatch.setattr(preference_model, "train_preference_model", record_steps)
+    world = tmp_path / "world"
+    assert main(["world", "--output-dir", str(world), "--n-train", "20", "--n-test", "5"]) == 0
+    for extra in ([], ["--steps", "7"]):
+        assert (
+            main(
+                ["train-preference", "--data-dir", str(world), "--output-dir", str(tmp_path / "pm"), "--quiet", *extra]
+            )
+            == 0
+        )
+    assert trained_for == [preference_model.TRAINING_STEPS, 7]

@@ -48,23 +48,24 @@ def _cmd_train_preference(args) -> int:
     import json
 
     from superflow.prompts import load_prompts
-    from superflow.world.preference_model import save_preference_model, train_preference_model
+    from superflow.world.preference_model import TRAINING_STEPS, save_preference_model, train_preference_model
     from superflow.world.pretrain import build_tokenizer
 
     def records(split):
         loaded = load_prompts(Path(args.data_dir) / "geneval" / f"{split}_metadata.jsonl")
         return [{**m, "prompt": p} for p, m in zip(loaded.prompts, loaded.metadata)]
 
+    steps = TRAINING_STEPS if args.steps is None else args.steps
     model, report = train_preference_model(
         records("train"),
         records("test"),
         build_tokenizer(args.data_dir).vocab,
-        steps=args.steps,
+        steps=steps,
         batch_size=args.batch_size,
         seed=args.seed,
         progress=not args.quiet,
     )
-    save_preference_model(model, args.output_dir, extra={"training": report, "seed": args.seed, "steps": args.steps})
+    save_preference_model(model, args.output_dir, extra={"training": report, "seed": args.seed, "steps": steps})
     print(json.dumps(report))
     return 0
 
@@ -160,7 +161,9 @@ def register(sub) -> None:
     p = sub.add_parser("train-preference", help="train the mini world's preference model (PickScore analogue)")
     p.add_argument("--data-dir", default="runs/world", help="folder written by `superflow world`")
     p.add_argument("--output-dir", default="runs/preference")
-    p.add_argument("--steps", type=int, default=2400, help="optimiser steps (the study's world.preference_steps)")
+    p.add_argument(
+        "--steps", type=int, default=None, help="optimiser steps (default: superflow.world.preference_model.TRAINING_STEPS)"
+    )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
