@@ -162,7 +162,7 @@ def register(sub) -> None:
     p.add_argument("--data-dir", default="runs/world", help="folder written by `superflow world`")
     p.add_argument("--output-dir", default="runs/preference")
     p.add_argument(
-        "--steps", type=int, default=None, help="optimiser steps (default: superflow.world.preference_model.TRAINING_STEPS)"
+        "--steps", type=int, default=None, help="optimiser steps (default: preference_model.TRAINING_STEPS)"
     )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
