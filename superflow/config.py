@@ -63,7 +63,8 @@ class ModelConfig:
     max_sequence_length: int = _help("T5 token length of the prompt encoding (Flow-GRPO: 128).", 128)
     dtype: str = _help(
         "SD3: weights dtype of the frozen parts (float32, bfloat16, float16). MiniFlow: bfloat16 runs the "
-        "network under CPU autocast, weights fp32.",
+        "network under CPU autocast, weights fp32; auto picks bfloat16 where the CPU has it natively "
+        "(avx512_bf16 or AMX), float32 elsewhere.",
         "float32",
     )
     device: str = _help("'auto' (cuda if available), 'cpu' or 'cuda[:N]'.", "auto")

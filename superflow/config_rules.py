@@ -76,8 +76,8 @@ def range_checks(cfg: Any) -> list[tuple[str, bool, str]]:
         ),
         (
             "model.dtype",
-            cfg.model.kind != "mini" or cfg.model.dtype in ("float32", "bfloat16"),
-            "MiniFlow runs in float32 or under bfloat16 autocast",
+            cfg.model.kind != "mini" or cfg.model.dtype in ("float32", "bfloat16", "auto"),
+            "MiniFlow runs in float32, under bfloat16 autocast or auto (bfloat16 where the CPU has it natively)",
         ),
         (
             "log.backends",

@@ -265,7 +265,8 @@ def test_sigterm_during_evaluation_keeps_checkpoints_and_the_run_resumes(tiny_sd
     assert resumed.returncode == 0, resumed.stderr
     rows = read_jsonl(run / "metrics.jsonl")
     assert [r["epoch"] for r in rows] == [1, 2] and "eval_reward_mean" in rows[-1]
-    assert read_json(run / "summary.json")["epochs"] == 2
+    summary = read_json(run / "summary.json")
+    assert summary["epochs"] == 2 and summary["model_dtype"] == "float32"  # the precision it ran in
 
 
 # ------------------------------------------------------------------------------------- rewards

@@ -269,8 +269,25 @@ MINIFLOW_WEIGHTS = WeightSpec(
 )
 
 
+MINIFLOW_DTYPES = ("float32", "bfloat16", "auto")
+
+
 def _native_cpu_bf16() -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def resolve_miniflow_dtype(dtype: str, device: torch.device) -> str:
+    """``auto``: bfloat16 where the device computes it natively, float32 elsewhere.
+
+    Without avx512_bf16 or AMX, CPU autocast emulates bf16 and an RL epoch takes several times
+    float32's (results/benchmarks/speed_bf16_avx2.md), so the presets would be slowest exactly
+    where nothing else is fast.
+    """
+    if dtype != "auto":
+        return dtype
+    if device.type == "cuda":
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    return "bfloat16" if device.type == "cpu" and _native_cpu_bf16() else "float32"
 
 
 class MiniFlowPolicy(FlowPolicy):
@@ -289,9 +306,13 @@ class MiniFlowPolicy(FlowPolicy):
         self.net = net if net is not None else load_miniflow(path)
         # bfloat16: the network runs under autocast (oneDNN's bf16 kernels on CPUs that have them),
         # while the weights, the optimiser, the guidance sum and the log-probs stay fp32.
-        if dtype not in ("float32", "bfloat16"):
-            raise ValueError(f"MiniFlow runs in float32 or under bfloat16 autocast, not {dtype!r} (model.dtype)")
-        self.autocast = dtype == "bfloat16"
+        if dtype not in MINIFLOW_DTYPES:
+            raise ValueError(
+                f"MiniFlow runs in float32, under bfloat16 autocast or 'auto', not {dtype!r} (model.dtype)"
+            )
+        self._device = pick_device(device)
+        self.dtype = resolve_miniflow_dtype(dtype, self._device)
+        self.autocast = self.dtype == "bfloat16"
         # as SD3's text encoders are frozen under LoRA: noisy policy gradients would otherwise
         # reshape the prompt embedding every prompt shares
         self.train_text_encoder = train_text_encoder
@@ -305,7 +326,6 @@ class MiniFlowPolicy(FlowPolicy):
                 chosen += keep
             if not chosen:
                 raise ValueError(f"model.trainable {trainable!r} matches no MiniFlow parameter")
-        self._device = pick_device(device)
         if self.autocast and self._device.type == "cpu" and not _native_cpu_bf16():
             warnings.warn(
                 "model.dtype=bfloat16 on a CPU without native bf16 (avx512_bf16 or AMX): autocast is "
