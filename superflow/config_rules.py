@@ -80,6 +80,11 @@ def range_checks(cfg: Any) -> list[tuple[str, bool, str]]:
             "MiniFlow runs in float32, under bfloat16 autocast or auto (bfloat16 where the CPU has it natively)",
         ),
         (
+            "model.dtype",
+            cfg.model.kind != "sd3" or cfg.model.dtype != "auto",
+            "'auto' is MiniFlow's; SD3 takes float32, bfloat16 or float16",
+        ),
+        (
             "log.backends",
             set(cfg.log.backends) <= {"jsonl", "tensorboard", "wandb"},
             "takes jsonl, tensorboard, wandb",

@@ -50,5 +50,5 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "algorithm.objective": ("policy_gradient", "nft", "awm"),
     "sample.sde_type": ("sde", "cps"),
     "model.kind": ("sd3", "mini"),
-    "model.dtype": ("float32", "bfloat16", "float16"),
+    "model.dtype": ("float32", "bfloat16", "float16", "auto"),
 }

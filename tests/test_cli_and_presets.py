@@ -8,6 +8,7 @@ import pytest
 
 from superflow.cli import main
 from superflow.config import load_config, preset_names
+from superflow.strict_dataclasses import ConfigError
 
 
 def test_help_lists_commands():
@@ -105,3 +106,10 @@ def test_demo_command_runs_offline(tmp_path, capsys):
     lines = (out / "superflow" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2 and json.loads(lines[-1])["method"] == "superflow"
     assert (out / "superflow" / "lora" / "pytorch_lora_weights.safetensors").exists()
+
+
+def test_auto_precision_is_miniflow_s_and_sd3_names_its_choices():
+    # The mini presets run at model.dtype auto; SD3 has no auto and says what it takes.
+    assert {load_config(f"preset:mini_{task}").model.dtype for task in ("geneval", "ocr", "preference")} == {"auto"}
+    with pytest.raises(ConfigError, match="model.dtype.*SD3 takes float32, bfloat16 or float16"):
+        load_config("preset:sd35m_geneval", ["model.dtype=auto"])
