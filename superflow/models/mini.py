@@ -279,9 +279,9 @@ def _native_cpu_bf16() -> bool:
 def resolve_miniflow_dtype(dtype: str, device: torch.device) -> str:
     """``auto``: bfloat16 where the device computes it natively, float32 elsewhere.
 
-    Without avx512_bf16 or AMX, CPU autocast emulates bf16 and an RL epoch takes several times
-    float32's (results/benchmarks/speed_bf16_avx2.md), so the presets would be slowest exactly
-    where nothing else is fast.
+    Without avx512_bf16 or AMX, CPU autocast emulates bf16 and an RL epoch took more than 6x float32's
+    on an AVX2-only EPYC (results/experiments/bf16_without_native_support_2026-12-07), so the presets
+    would be slowest exactly where nothing else is fast.
     """
     if dtype != "auto":
         return dtype
