@@ -402,8 +402,7 @@ class Trainer:
         return list((images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)), list(prompts)
 
     def write_summary(self) -> Path:
-        model_dtype = str(getattr(self.policy, "dtype", self.cfg.model.dtype)).removeprefix("torch.")
-        return self.folder.write_summary(self.cfg.method, self.cfg.seed, self.epoch, self.global_step, model_dtype)
+        return self.folder.write_summary(self.cfg.method, self.cfg.seed, self.epoch, self.global_step, self.policy)
 
     def state_dict(self) -> dict[str, Any]:
         return {
