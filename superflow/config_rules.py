@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from superflow.method_defaults import MINIFLOW_DTYPES
+
 
 def range_checks(cfg: Any) -> list[tuple[str, bool, str]]:
     """``cfg`` is a resolved ``superflow.config.Config`` (not imported: config.py imports this module)."""
@@ -76,7 +78,7 @@ def range_checks(cfg: Any) -> list[tuple[str, bool, str]]:
         ),
         (
             "model.dtype",
-            cfg.model.kind != "mini" or cfg.model.dtype in ("float32", "bfloat16", "auto"),
+            cfg.model.kind != "mini" or cfg.model.dtype in MINIFLOW_DTYPES,
             "MiniFlow runs in float32, under bfloat16 autocast or auto (bfloat16 where the CPU has it natively)",
         ),
         (

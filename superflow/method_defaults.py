@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["METHOD_DEFAULTS", "CHOICES"]
+__all__ = ["METHOD_DEFAULTS", "CHOICES", "MINIFLOW_DTYPES"]
 
 _FLOWGRPO: dict[str, Any] = dict(
     baseline="group",
@@ -52,3 +52,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.kind": ("sd3", "mini"),
     "model.dtype": ("float32", "bfloat16", "float16", "auto"),
 }
+
+#: MiniFlow's precisions (fp16 autocast is not offered on CPU; ``auto`` is bf16 where it is native).
+MINIFLOW_DTYPES: tuple[str, ...] = ("float32", "bfloat16", "auto")

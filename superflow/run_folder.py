@@ -109,10 +109,10 @@ class RunFolder:
         found = load_newest_valid_checkpoint(self.checkpoints)
         return None if found is None else found[:2]
 
-    def write_summary(self, method: str, seed: int, epochs: int, global_step: int, policy: Any = None) -> Path:
+    def write_summary(self, method: str, seed: int, epochs: int, global_step: int, model_dtype: Any = "") -> Path:
         """``summary.json``: the last epoch's metrics and the last evaluation, written last.
 
-        ``policy``: the model, whose ``dtype`` is recorded (``model.dtype: auto`` resolves per machine)."""
+        ``model_dtype``: the precision the model ran in (a name or a ``torch.dtype``)."""
         rows = read_jsonl(self.metrics) if self.metrics.exists() else []
         last = rows[-1] if rows else {}
         evaluated = [row for row in rows if "eval_reward_mean" in row]
@@ -127,7 +127,7 @@ class RunFolder:
                 k: v for k, v in (evaluated[-1] if evaluated else {}).items() if k.startswith("eval_")
             },
             "torch": torch.__version__,
-            "model_dtype": str(getattr(policy, "dtype", "")).removeprefix("torch."),
+            "model_dtype": str(model_dtype).removeprefix("torch."),
             "config": self.config.name,
         }
         atomic_write_text(self.summary, json.dumps(summary, indent=1) + "\n")

@@ -373,7 +373,7 @@ class Trainer:
             logger.close()
         if main:
             self.export(folder.weights)
-            self.write_summary()
+            folder.write_summary(cfg.method, cfg.seed, self.epoch, self.global_step, self.policy.dtype)
         self.dist.barrier()
         return history
 
@@ -400,9 +400,6 @@ class Trainer:
             )
             images = self.policy.decode(traj.final).float().clamp(0, 1).cpu()
         return list((images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)), list(prompts)
-
-    def write_summary(self) -> Path:
-        return self.folder.write_summary(self.cfg.method, self.cfg.seed, self.epoch, self.global_step, self.policy)
 
     def state_dict(self) -> dict[str, Any]:
         return {

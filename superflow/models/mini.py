@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from superflow.flow.schedule import sd3_sigmas
+from superflow.method_defaults import MINIFLOW_DTYPES
 from superflow.models.base import Conditioning, FlowPolicy, guided_velocity, pick_device
 from superflow.models.weights import WeightSpec, load_weights_folder, save_weights_folder
 
@@ -267,9 +268,6 @@ MINIFLOW_WEIGHTS = WeightSpec(
         "(about 20-30 minutes on one CPU core)."
     ),
 )
-
-
-MINIFLOW_DTYPES = ("float32", "bfloat16", "auto")
 
 
 def _native_cpu_bf16() -> bool:
