@@ -12,7 +12,7 @@ import yaml
 from helpers import tiny_config
 
 from superflow.checkpoint import list_checkpoints, load_checkpoint
-from superflow.train import TIMING_KEYS
+from superflow.train import TIMING_KEYS, Trainer
 
 
 def _write(cfg, path):
@@ -83,3 +83,19 @@ def test_a_config_saved_before_the_window_keys_existed_resumes_unchanged(tmp_pat
     assert "sample.sde_type" in changed_config_keys(saved, cps)
     shared = load_config("preset:mini_geneval", ["sample.same_initial_noise=true"])
     assert changed_config_keys(saved, shared) == ["sample.same_initial_noise"]
+
+
+def test_a_fresh_run_into_a_used_folder_keeps_its_own_checkpoints_and_resumes_from_them(tiny_sd3_dir, tmp_path):
+    """Training anew (no ``--resume``) where a longer run left checkpoints: the old ones must neither
+    prune the new run's (they have higher epoch numbers) nor be what a later ``--resume`` continues."""
+    folder, clean = tmp_path / "reused", tmp_path / "clean"
+    Trainer(tiny_config(tiny_sd3_dir, folder, num_epochs=3, save_every=1, seed=5)).run()
+    Trainer(tiny_config(tiny_sd3_dir, folder, num_epochs=1, save_every=1)).run()
+    assert [p.name for p in list_checkpoints(folder / "checkpoints")] == ["epoch_000001"]
+
+    Trainer(tiny_config(tiny_sd3_dir, folder, num_epochs=2, save_every=1)).run(resume=True)
+    Trainer(tiny_config(tiny_sd3_dir, clean, num_epochs=2, save_every=1)).run()
+    assert _deterministic(folder / "metrics.jsonl") == _deterministic(clean / "metrics.jsonl")
+    a, _ = load_checkpoint(list_checkpoints(folder / "checkpoints")[-1])
+    b, _ = load_checkpoint(list_checkpoints(clean / "checkpoints")[-1])
+    assert all(torch.equal(x, y) for x, y in zip(a["params"], b["params"], strict=True))

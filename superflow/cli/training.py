@@ -134,7 +134,12 @@ def register(sub) -> None:
     p.add_argument("--config", required=True, help="YAML file or preset:NAME (see `superflow list`)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. train.lr=1e-4")
     p.add_argument("--output-dir", help="run folder (overrides output_dir)")
-    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in the run folder")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the newest checkpoint in the run folder (without it a run starts over: "
+        "the folder's checkpoints and metrics are replaced)",
+    )
     p.add_argument(
         "--restart-on-config-change",
         action="store_true",
