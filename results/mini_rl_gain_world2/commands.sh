@@ -1,4 +1,7 @@
 # World 2 (seed 2), RL seeds 6 7 8, the presets as committed; run after its bases exist.
+# The preference rows were made again on 2026-12-08 with the 2,400-step preference model: bases by
+#   snakemake --cores 2 --config runs=runs/world2 'world={seed: 2}' -- runs/world2/miniflow/model/model.pt runs/world2/preference/model.pt
+# then the preference line below (without its log redirection), fp32 (model.dtype auto on an AVX2-only EPYC).
 set -x
 cd /work/main
 . .venv/bin/activate
