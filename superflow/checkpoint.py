@@ -102,8 +102,10 @@ def sha256_file(path: Path) -> str:
 def save_checkpoint(folder: Path, epoch: int, state: dict[str, Any], meta: dict[str, Any], keep_last: int = 2) -> Path:
     """Write ``state`` (torch-serialisable) and ``meta`` (JSON) as checkpoint ``epoch``.
 
-    Keeps the newest ``keep_last`` checkpoints (all when ``keep_last`` <= 0). A failed write (a
-    full disk, a kill) leaves the earlier checkpoints as they were.
+    Keeps the newest ``keep_last`` checkpoints (all when ``keep_last`` <= 0). Checkpoints of later
+    epochs belong to a run this one replaces (a run started over in the same folder): they go once
+    this one is written, or they would outrank and prune it. A failed write (a full disk, a kill)
+    leaves the earlier checkpoints as they were.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -130,7 +132,10 @@ def save_checkpoint(folder: Path, epoch: int, state: dict[str, Any], meta: dict[
         shutil.rmtree(final)
     os.replace(tmp, final)
     _fsync_dir(folder)
-    for old in list_checkpoints(folder)[:-keep_last] if keep_last > 0 else []:
+    kept = list_checkpoints(folder)
+    for replaced in kept[kept.index(final) + 1 :]:
+        shutil.rmtree(replaced, ignore_errors=True)
+    for old in kept[: kept.index(final) + 1][:-keep_last] if keep_last > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
 

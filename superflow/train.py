@@ -350,8 +350,6 @@ class Trainer:
             folder.summary.unlink(missing_ok=True)  # the run is not finished until it is rewritten
         self.dist.barrier()  # every rank sees the same folder before restoring
         if not (resume and self.restore()) and main:
-            # A fresh run replaces the folder's run: the old checkpoints would outrank (and prune) its own.
-            folder.discard_checkpoints()
             folder.metrics.unlink(missing_ok=True)
         if main:
             folder.write_config(cfg)

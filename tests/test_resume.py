@@ -87,7 +87,8 @@ def test_a_config_saved_before_the_window_keys_existed_resumes_unchanged(tmp_pat
 
 def test_a_fresh_run_into_a_used_folder_keeps_its_own_checkpoints_and_resumes_from_them(tiny_sd3_dir, tmp_path):
     """Training anew (no ``--resume``) where a longer run left checkpoints: the old ones must neither
-    prune the new run's (they have higher epoch numbers) nor be what a later ``--resume`` continues."""
+    prune the new run's (they have higher epoch numbers) nor be what a later ``--resume`` continues.
+    (Until its first checkpoint the old ones stay: tests/test_faults.py, the dying reward server.)"""
     folder, clean = tmp_path / "reused", tmp_path / "clean"
     Trainer(tiny_config(tiny_sd3_dir, folder, num_epochs=3, save_every=1, seed=5)).run()
     Trainer(tiny_config(tiny_sd3_dir, folder, num_epochs=1, save_every=1)).run()

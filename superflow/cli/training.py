@@ -137,8 +137,8 @@ def register(sub) -> None:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue from the newest checkpoint in the run folder (without it a run starts over: "
-        "the folder's checkpoints and metrics are replaced)",
+        help="continue from the newest checkpoint in the run folder (without it a run starts over: its "
+        "metrics replace the folder's, its first checkpoint the folder's checkpoints)",
     )
     p.add_argument(
         "--restart-on-config-change",
