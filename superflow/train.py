@@ -373,7 +373,8 @@ class Trainer:
             logger.close()
         if main:
             self.export(folder.weights)
-            folder.write_summary(cfg.method, cfg.seed, self.epoch, self.global_step, self.policy.dtype)
+            dtype = getattr(self.policy, "dtype", cfg.model.dtype)  # a policy of the user's need not say
+            folder.write_summary(cfg.method, cfg.seed, self.epoch, self.global_step, dtype)
         self.dist.barrier()
         return history
 
