@@ -132,10 +132,11 @@ def save_checkpoint(folder: Path, epoch: int, state: dict[str, Any], meta: dict[
         shutil.rmtree(final)
     os.replace(tmp, final)
     _fsync_dir(folder)
-    kept = list_checkpoints(folder)
-    for replaced in kept[kept.index(final) + 1 :]:
+    found = list_checkpoints(folder)
+    upto = found.index(final) + 1
+    for replaced in found[upto:]:
         shutil.rmtree(replaced, ignore_errors=True)
-    for old in kept[: kept.index(final) + 1][:-keep_last] if keep_last > 0 else []:
+    for old in found[:upto][:-keep_last] if keep_last > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
 
